@@ -1,0 +1,329 @@
+"""The params.yaml schema: the one place that knows every key, its type and what it may hold.
+
+Each section of params.yaml maps to a frozen dataclass. `parse_section` checks a raw mapping
+against it before any stage loads data, so a typo or a bad value costs a second, not a training
+run, and the error names the key's full path, the value and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import yaml
+
+from gan_lab.errors import ConfigError
+
+FAMILIES = ("cnn", "transformer", "mlp")
+TRAINING_SECTIONS = ("cnn", "transformer", "combined")
+
+C = TypeVar("C")
+Check = tuple[Callable[[Any], bool], str]
+
+
+# --- small vocabulary of checks ------------------------------------------------------------------
+
+def positive() -> Check:
+    return (lambda v: v > 0, "> 0")
+
+
+def at_least(low: float) -> Check:
+    return (lambda v: v >= low, f">= {low}")
+
+
+def between(low: float, high: float, *, open_low: bool = False, open_high: bool = False) -> Check:
+    lo, hi = ("(" if open_low else "["), (")" if open_high else "]")
+
+    def ok(v: float) -> bool:
+        return (v > low if open_low else v >= low) and (v < high if open_high else v <= high)
+
+    return (ok, f"in {lo}{low}, {high}{hi}")
+
+
+def one_of(*choices: str) -> Check:
+    return (lambda v: v in choices, "one of " + ", ".join(choices))
+
+
+def each(check: Check) -> Check:
+    predicate, text = check
+    return (lambda vs: len(vs) > 0 and all(predicate(v) for v in vs), f"a non-empty list, each {text}")
+
+
+def checked(check: Check | None = None) -> Any:
+    """A dataclass field with a value check; every field is required (params.yaml holds defaults)."""
+    return field(metadata={"check": check})
+
+
+# --- the sections --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrainLoopConfig:
+    """`train:` knobs shared by the three training stages: how often to log, snapshot and checkpoint."""
+
+    log_every: int = checked(positive())
+    snapshot_every: int = checked(positive())
+    checkpoint_every: int = checked(positive())
+    grid_size: int = checked(between(2, 16))
+
+    def validate(self, path: str) -> None:
+        if self.checkpoint_every % self.snapshot_every:
+            raise ConfigError(
+                f"{path}.checkpoint_every={self.checkpoint_every} must be a multiple of "
+                f"{path}.snapshot_every={self.snapshot_every}"
+            )
+
+
+@dataclass(frozen=True)
+class CnnArch:
+    """DCGAN-style convolutional networks (lab Part 1)."""
+
+    g_filters: tuple[int, ...] = checked(each(positive()))
+    d_filters: tuple[int, ...] = checked(each(positive()))
+    g_norm: str = checked(one_of("none", "batch"))
+    d_dropout: float = checked(between(0.0, 1.0, open_high=True))
+
+    def validate(self, path: str) -> None:
+        if len(self.g_filters) != 2:
+            raise ConfigError(
+                f"{path}.g_filters={list(self.g_filters)}: needs exactly 2 entries (7->14->28 upsampling)"
+            )
+
+
+@dataclass(frozen=True)
+class TransformerArch:
+    """Vision-Transformer networks built on the hand-written multi-head self-attention (lab Part 2)."""
+
+    embed_dim: int = checked(positive())
+    num_heads: int = checked(positive())
+    depth: int = checked(at_least(1))
+    mlp_ratio: float = checked(positive())
+    dropout: float = checked(between(0.0, 1.0, open_high=True))
+    patch_size: int = checked(positive())
+
+    def validate(self, path: str) -> None:
+        if self.embed_dim % self.num_heads:
+            raise ConfigError(
+                f"{path}.embed_dim={self.embed_dim} is not divisible by "
+                f"{path}.num_heads={self.num_heads}"
+            )
+        if 28 % self.patch_size:
+            raise ConfigError(f"{path}.patch_size={self.patch_size}: must divide 28 (1, 2, 4, 7, 14 or 28)")
+
+
+@dataclass(frozen=True)
+class MlpArch:
+    """The classic fully connected GAN."""
+
+    hidden_units: tuple[int, ...] = checked(each(positive()))
+    mlp_dropout: float = checked(between(0.0, 1.0, open_high=True))
+
+
+ARCHS: dict[str, type] = {"cnn": CnnArch, "transformer": TransformerArch, "mlp": MlpArch}
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    """One training stage's section: which families, how to optimise, and their architectures."""
+
+    generator: str = checked(one_of(*FAMILIES))
+    discriminator: str = checked(one_of(*FAMILIES))
+    latent_dim: int = checked(positive())
+    conditional: bool = checked()
+    steps: int = checked(positive())
+    batch_size: int = checked(between(2, 4096))
+    g_lr: float = checked(between(0.0, 1.0, open_low=True))
+    d_lr: float = checked(between(0.0, 1.0, open_low=True))
+    beta1: float = checked(between(0.0, 1.0, open_high=True))
+    beta2: float = checked(between(0.0, 1.0, open_high=True))
+    label_smoothing: float = checked(between(0.0, 0.5))
+    diffaugment: bool = checked()
+    arch: dict[str, Any] = field(default_factory=dict)  # family name -> CnnArch | TransformerArch | MlpArch
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.generator, self.discriminator)))
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+def _describe(tp: Any) -> str:
+    if typing.get_origin(tp) is tuple:
+        return f"a list of {typing.get_args(tp)[0].__name__}"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    """Convert a YAML value to the field's type, accepting the forms `dvc exp run -S` writes."""
+    bad = ConfigError(f"{path}={value!r}: expected {_describe(tp)}")
+    if typing.get_origin(tp) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        (inner,) = typing.get_args(tp)[:1]
+        return tuple(_coerce(v, inner, f"{path}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if isinstance(value, bool):
+        raise bad
+    if tp is int:
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise bad
+    if tp is float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):  # PyYAML reads `1e-06` (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str and isinstance(value, str):
+        return value
+    raise bad
+
+
+def _reject_unknown(raw: dict, allowed: list[str], path: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            near = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"; did you mean {path}.{near[0]}?" if near else f"; allowed: {', '.join(allowed)}"
+            raise ConfigError(f"unknown key {path}.{key}{hint}")
+
+
+def parse_section(cls: type[C], raw: Any, path: str, *, extra: tuple[str, ...] = ()) -> C:
+    """Build dataclass `cls` from mapping `raw`, checking every key; `extra` keys are left to the caller."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = [f for f in dataclasses.fields(cls) if f.init and f.name != "arch"]
+    _reject_unknown(raw, [f.name for f in fields] + list(extra), path)
+    values = {}
+    for f in fields:
+        key = f"{path}.{f.name}"
+        if f.name not in raw:
+            raise ConfigError(f"missing key {key} ({_describe(hints[f.name])})")
+        value = _coerce(raw[f.name], hints[f.name], key)
+        check = f.metadata.get("check")
+        if check is not None and not check[0](value):
+            raise ConfigError(f"{key}={raw[f.name]!r}: must be {check[1]}")
+        values[f.name] = value
+    config = cls(**values)
+    if hasattr(config, "validate"):
+        config.validate(path)
+    return config
+
+
+def parse_gan(raw: Any, path: str) -> GanConfig:
+    """A training section: common keys plus the flat architecture keys of the families it uses."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys, got {raw!r}")
+    arch_keys = {fam: [f.name for f in dataclasses.fields(ARCHS[fam])] for fam in FAMILIES}
+    all_arch_keys = tuple(k for keys in arch_keys.values() for k in keys)
+    common = {k: v for k, v in raw.items() if k not in all_arch_keys}
+    config = parse_section(GanConfig, common, path)
+    used = {k for fam in config.families for k in arch_keys[fam]}
+    for key in raw:
+        if key in all_arch_keys and key not in used:
+            raise ConfigError(
+                f"{path}.{key} is not used by generator={config.generator}, "
+                f"discriminator={config.discriminator}"
+            )
+    arch = {
+        fam: parse_section(ARCHS[fam], {k: raw[k] for k in arch_keys[fam] if k in raw}, path)
+        for fam in config.families
+    }
+    return dataclasses.replace(config, arch=arch)
+
+
+def parse_seed(raw: Any) -> int:
+    seed = _coerce(raw, int, "seed")
+    if not 0 <= seed < 2**31:
+        raise ConfigError(f"seed={raw!r}: must be in [0, 2147483647]")
+    return seed
+
+
+def read_params(path: str | Path = "params.yaml") -> dict:
+    """Read params.yaml with the safe loader; a missing or malformed file is a ConfigError."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: params file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return raw
+
+
+def require(params: dict, key: str) -> Any:
+    if key not in params:
+        raise ConfigError(f"missing section {key}")
+    return params[key]
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """Everything one training stage reads: the shared seed and loop knobs, and its own section."""
+
+    name: str
+    seed: int
+    loop: TrainLoopConfig
+    gan: GanConfig
+
+
+def load_training(section: str, path: str | Path = "params.yaml") -> TrainingParams:
+    if section not in TRAINING_SECTIONS:
+        raise ConfigError(f"training section {section!r}: must be one of {', '.join(TRAINING_SECTIONS)}")
+    params = read_params(path)
+    return TrainingParams(
+        name=section,
+        seed=parse_seed(require(params, "seed")),
+        loop=parse_section(TrainLoopConfig, require(params, "train"), "train"),
+        gan=parse_gan(require(params, section), section),
+    )
+
+
+
+# --- the evaluator's classifier ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """`classifier:` the MNIST CNN whose features and softmax the evaluation metrics are computed on."""
+
+    epochs: int = checked(positive())
+    batch_size: int = checked(between(2, 4096))
+    learning_rate: float = checked(between(0.0, 1.0, open_low=True))
+    conv_filters: tuple[int, ...] = checked(each(positive()))
+    feature_units: int = checked(positive())
+    dropout: float = checked(between(0.0, 1.0, open_high=True))
+
+    def validate(self, path: str) -> None:
+        if len(self.conv_filters) > 4:
+            raise ConfigError(
+                f"{path}.conv_filters={list(self.conv_filters)}: at most 4 entries "
+                "(each block halves the image: 28->14->7->3->1)"
+            )
+
+
+@dataclass(frozen=True)
+class ClassifierParams:
+    """Everything the train_classifier stage reads: the shared seed and its own section."""
+
+    seed: int
+    classifier: ClassifierConfig
+
+
+def load_classifier(path: str | Path = "params.yaml") -> ClassifierParams:
+    params = read_params(path)
+    return ClassifierParams(
+        seed=parse_seed(require(params, "seed")),
+        classifier=parse_section(ClassifierConfig, require(params, "classifier"), "classifier"),
+    )

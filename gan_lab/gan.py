@@ -1,0 +1,95 @@
+"""The GAN as one `keras.Model`: its `train_step` is the whole adversarial update.
+
+Read this file to understand GAN training. One step:
+
+1. draw a batch of latent vectors z (seeded by the step number, so runs and resumes repeat);
+2. the generator turns z into fake images;
+3. the discriminator scores real and fake images in one call (they are concatenated);
+4. the discriminator's loss rewards calling real images real and fakes fake; the generator's
+   loss is the non-saturating -log D(G(z)): it rewards fakes that the discriminator calls real;
+5. each optimizer updates only its own network's weights.
+
+Why not the lab's `discriminator.trainable = False` trick? Keras 3 builds a model's train function
+once; toggling `trainable` afterwards does not change what it updates, so in the lab's code the
+discriminator never trains. Two explicit gradient tapes over explicit variable lists cannot go wrong
+that way.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from gan_lab.augment import diff_augment
+
+
+class GAN(keras.Model):
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        latent_dim: int,
+        *,
+        conditional: bool = False,
+        seed: int = 0,
+        label_smoothing: float = 0.0,
+        diffaugment: bool = False,
+    ):
+        super().__init__(name="gan")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = latent_dim
+        self.conditional = conditional
+        self.seed = seed
+        self.label_smoothing = label_smoothing
+        self.diffaugment = diffaugment
+
+    def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer) -> None:
+        super().compile()
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        g_optimizer.build(self.generator.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
+
+    def generate(self, z: tf.Tensor, labels: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
+        return self.generator([z, labels] if self.conditional else z, training=training)
+
+    def discriminate(self, images: tf.Tensor, labels: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
+        return self.discriminator([images, labels] if self.conditional else images, training=training)
+
+    def step_seed(self, stream: int) -> tf.Tensor:
+        """A stateless-RNG seed that depends only on (seed, step, stream): reruns draw the same noise."""
+        step = tf.cast(self.d_optimizer.iterations, tf.int32)
+        return tf.stack([tf.constant(self.seed, tf.int32), step * 2 + stream])
+
+    def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
+        real, labels = data
+        batch = tf.shape(real)[0]
+        z = tf.random.stateless_normal((batch, self.latent_dim), seed=self.step_seed(0))
+
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = self.generate(z, labels, training=True)
+            images = ops.concatenate([real, fake], axis=0)
+            if self.diffaugment:
+                images = diff_augment(images, self.step_seed(1))
+            both_labels = ops.concatenate([labels, labels], axis=0) if self.conditional else None
+            scores = self.discriminate(images, both_labels, training=True)
+            real_score, fake_score = scores[:batch], scores[batch:]
+            real_target = ops.full_like(real_score, 1.0 - self.label_smoothing)  # one-sided smoothing
+            d_loss = ops.mean(ops.binary_crossentropy(real_target, real_score)) + ops.mean(
+                ops.binary_crossentropy(ops.zeros_like(fake_score), fake_score)
+            )
+            g_loss = ops.mean(ops.binary_crossentropy(ops.ones_like(fake_score), fake_score))
+
+        d_vars = self.discriminator.trainable_variables
+        g_vars = self.generator.trainable_variables
+        self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
+        self.g_optimizer.apply(g_tape.gradient(g_loss, g_vars), g_vars)
+        return {
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "d_real": ops.mean(real_score),  # D(x)
+            "d_fake": ops.mean(fake_score),  # D(G(z))
+            "d_real_accuracy": ops.mean(ops.cast(real_score > 0.5, "float32")),
+            "d_fake_accuracy": ops.mean(ops.cast(fake_score < 0.5, "float32")),
+        }

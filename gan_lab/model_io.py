@@ -1,0 +1,89 @@
+"""Saving and loading Keras models as byte-reproducible `.keras` files, and atomic file writes.
+
+Keras stamps the save time into `metadata.json` and the weights' zip entry, so a rerun that
+trains identical weights would still hash differently and make DVC see a changed output. Here the
+archive is rewritten with the date dropped and fixed entry timestamps: equal weights, equal bytes.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from gan_lab.errors import DataError
+
+FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
+FILE_MODE = 0o644
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        tmp.chmod(FILE_MODE)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """Write `data` as indented JSON, atomically."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _without_save_date(metadata_json: bytes) -> bytes:
+    metadata = json.loads(metadata_json)
+    metadata.pop("date_saved", None)
+    return json.dumps(metadata, sort_keys=True).encode()
+
+
+def _rewrite_reproducibly(src: Path, dst: Path) -> None:
+    """Copy the zip entries in their order, with fixed timestamps and no save date."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for entry in zin.infolist():
+            data = zin.read(entry)
+            if entry.filename == "metadata.json":
+                data = _without_save_date(data)
+            info = zipfile.ZipInfo(entry.filename, date_time=FIXED_ZIP_TIME)
+            info.compress_type = entry.compress_type
+            info.create_system = 3  # Unix, whatever the platform
+            info.external_attr = FILE_MODE << 16
+            zout.writestr(info, data)
+
+
+def save_model(model, path: str | Path) -> None:
+    """Save `model` to `path` (a `.keras` file) atomically and byte-reproducibly."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: a model file must end in .keras")
+    with atomic_write(path) as final, atomic_write(path.with_name(f"raw-{path.name}")) as raw:
+        model.save(raw)
+        _rewrite_reproducibly(raw, final)
+        raw.unlink()  # a scratch file: never renamed into place
+
+
+def load_model(path: str | Path, *, compile: bool = False):
+    """Load a `.keras` file with `safe_mode=True` (no arbitrary code), for inference by default.
+
+    A missing or unreadable file is a DataError naming it.
+    """
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: model file not found")
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise DataError(f"{path}: not a readable .keras model ({exc})") from None

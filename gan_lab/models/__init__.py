@@ -1,0 +1,28 @@
+"""The model families and the one way to build them: `build_generator` / `build_discriminator`.
+
+Every family exposes the same two builders taking its architecture config, the latent size and an
+optional number of classes (conditional GAN). Generators map (z[, label]) to 28x28x1 images in
+[-1, 1] (Tanh); discriminators map (image[, label]) to the probability that the image is real
+(Sigmoid). The training code never needs to know which family it holds.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import keras
+
+from gan_lab.models import cnn
+
+GeneratorBuilder = Callable[[Any, int, int | None], keras.Model]
+DiscriminatorBuilder = Callable[[Any, int | None], keras.Model]
+
+GENERATORS: dict[str, GeneratorBuilder] = {"cnn": cnn.build_generator}
+DISCRIMINATORS: dict[str, DiscriminatorBuilder] = {"cnn": cnn.build_discriminator}
+
+
+def build_generator(family: str, arch: Any, latent_dim: int, num_classes: int | None = None) -> keras.Model:
+    return GENERATORS[family](arch, latent_dim, num_classes)
+
+
+def build_discriminator(family: str, arch: Any, num_classes: int | None = None) -> keras.Model:
+    return DISCRIMINATORS[family](arch, num_classes)

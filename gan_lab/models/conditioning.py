@@ -1,0 +1,34 @@
+"""Inputs shared by every family, with the classic conditional-GAN label embedding.
+
+Unconditional models take `z` (generator) or an image (discriminator). Conditional ones also take
+an integer label: the generator concatenates a learned label embedding to `z`; the discriminator
+appends a learned 28x28 label plane to the image as a second channel, so any family can condition
+without changing its body.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def generator_inputs(latent_dim: int, num_classes: int | None) -> tuple[list, keras.KerasTensor]:
+    """Return the model inputs and the vector the generator body starts from."""
+    z = keras.Input((latent_dim,), name="z")
+    if num_classes is None:
+        return [z], z
+    label = keras.Input((), dtype="int32", name="label")
+    embedded = layers.Embedding(num_classes, latent_dim, name="label_embedding")(label)
+    return [z, label], layers.Concatenate(name="z_and_label")([z, embedded])
+
+
+def discriminator_inputs(num_classes: int | None) -> tuple[list, keras.KerasTensor]:
+    """Return the model inputs and the (28, 28, C) tensor the discriminator body starts from."""
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    if num_classes is None:
+        return [image], image
+    label = keras.Input((), dtype="int32", name="label")
+    plane = layers.Embedding(num_classes, 28 * 28, name="label_embedding")(label)
+    plane = layers.Reshape(IMAGE_SHAPE, name="label_plane")(plane)
+    return [image, label], layers.Concatenate(name="image_and_label")([image, plane])

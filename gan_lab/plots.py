@@ -1,0 +1,67 @@
+"""Pictures of training: sample grids, the snapshot GIF and the loss curves.
+
+Grids and GIFs are drawn with Pillow straight from the pixels (no figure machinery, no metadata),
+so identical samples give byte-identical files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+PNG_METADATA = {"Software": None}  # matplotlib would otherwise stamp its version into each PNG
+
+
+def image_grid(images: np.ndarray, cols: int, scale: int = 2, pad: int = 2) -> np.ndarray:
+    """Tile images in [-1, 1] of shape (N, 28, 28, 1) into one uint8 picture, `cols` per row."""
+    pixels = np.clip((images[..., 0] + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+    pixels = pixels.repeat(scale, axis=1).repeat(scale, axis=2)
+    rows = -(-len(pixels) // cols)
+    h, w = pixels.shape[1:]
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 128, np.uint8)
+    for i, tile in enumerate(pixels):
+        r, c = divmod(i, cols)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = tile
+    return grid
+
+
+def save_png(grid: np.ndarray, path: Path) -> None:
+    Image.fromarray(grid).save(path, format="PNG")
+
+
+def captioned(grid: np.ndarray, caption: str) -> np.ndarray:
+    """The grid with a caption strip above it (used for the GIF frames: 'step 250')."""
+    frame = Image.new("L", (grid.shape[1], grid.shape[0] + 14), 255)
+    frame.paste(Image.fromarray(grid), (0, 14))
+    ImageDraw.Draw(frame).text((4, 1), caption, fill=0)
+    return np.asarray(frame)
+
+
+def save_gif(frames: list[np.ndarray], path: Path, frame_ms: int = 300, last_frame_ms: int = 2000) -> None:
+    """An animated, looping GIF; the last frame is held longer so the final result can be read."""
+    images = [Image.fromarray(f) for f in frames]
+    durations = [frame_ms] * (len(images) - 1) + [last_frame_ms]
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+
+
+def save_loss_plot(history: pd.DataFrame, path: Path, title: str, smooth: int = 50) -> None:
+    """Generator and discriminator losses per step (faint) with a rolling mean (solid)."""
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    for column, colour in (("d_loss", "tab:orange"), ("g_loss", "tab:blue")):
+        ax.plot(history["step"], history[column], color=colour, alpha=0.25, linewidth=0.8)
+        rolling = history[column].rolling(smooth, min_periods=1).mean()
+        ax.plot(history["step"], rolling, color=colour, label=f"{column} (mean of {smooth} steps)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("binary cross-entropy")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata=PNG_METADATA)
+    plt.close(fig)

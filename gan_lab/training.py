@@ -1,0 +1,265 @@
+"""Everything around the train step: building the GAN from params, the loop, progress, checkpoints
+and the files a training stage leaves behind.
+
+The same code trains every family: a stage differs from another only by its params section.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from gan_lab.config import TrainingParams
+from gan_lab.data import NUM_CLASSES, Mnist, training_batches
+from gan_lab.errors import GanLabError
+from gan_lab.gan import GAN
+from gan_lab.model_io import save_model
+from gan_lab.models import build_discriminator, build_generator
+from gan_lab.plots import captioned, image_grid, save_gif, save_loss_plot, save_png
+
+LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake", "d_real_accuracy", "d_fake_accuracy", "images_per_second"]
+
+
+class DivergenceError(GanLabError):
+    """A loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """Where a training stage writes: models and reports are DVC outputs, checkpoints are not."""
+
+    models: Path
+    reports: Path
+    checkpoints: Path
+
+    @classmethod
+    def for_stage(cls, name: str, root: Path = Path(".")) -> "OutputPaths":
+        return cls(root / "models" / name, root / "reports" / name, root / "checkpoints" / name)
+
+
+def make_deterministic(seed: int) -> None:
+    """Same seed, same CPU -> same bits: seed every RNG and ask TensorFlow for deterministic kernels."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def build_gan(params: TrainingParams) -> GAN:
+    cfg = params.gan
+    classes = NUM_CLASSES if cfg.conditional else None
+    gan = GAN(
+        build_generator(cfg.generator, cfg.arch[cfg.generator], cfg.latent_dim, classes),
+        build_discriminator(cfg.discriminator, cfg.arch[cfg.discriminator], classes),
+        cfg.latent_dim,
+        conditional=cfg.conditional,
+        seed=params.seed,
+        label_smoothing=cfg.label_smoothing,
+        diffaugment=cfg.diffaugment,
+    )
+    gan.compile(
+        g_optimizer=keras.optimizers.Adam(cfg.g_lr, beta_1=cfg.beta1, beta_2=cfg.beta2),
+        d_optimizer=keras.optimizers.Adam(cfg.d_lr, beta_1=cfg.beta1, beta_2=cfg.beta2),
+    )
+    return gan
+
+
+def fixed_inputs(params: TrainingParams) -> tuple[tf.Tensor, tf.Tensor]:
+    """The latent batch (and labels) rendered at every snapshot: the GIF shows the same z evolving.
+
+    A conditional grid has one row per digit, so rows read 0..9 top to bottom.
+    """
+    size = params.loop.grid_size
+    if params.gan.conditional:
+        rows, cols = NUM_CLASSES, size
+        labels = np.repeat(np.arange(NUM_CLASSES), cols)
+    else:
+        rows, cols = size, size
+        labels = np.zeros(rows * cols, np.int64)
+    z = tf.random.stateless_normal((rows * cols, params.gan.latent_dim), seed=[params.seed, -1])
+    return z, tf.constant(labels, tf.int32)
+
+
+def params_fingerprint(params: TrainingParams) -> str:
+    """A checkpoint may only resume the run whose params made it."""
+    text = json.dumps(dataclasses.asdict(params), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Progress:
+    """One line every `every` steps: step, losses, D(x), D(G(z)), images/s and ETA."""
+
+    def __init__(self, name: str, total: int, batch_size: int, every: int, write: Callable[[str], None]):
+        self.name, self.total, self.batch_size, self.every, self.write = name, total, batch_size, every, write
+        self.window_start = time.perf_counter()
+
+    def update(self, step: int, row: dict) -> None:
+        if step % self.every and step != self.total:
+            return
+        now = time.perf_counter()
+        steps_done = self.every if step % self.every == 0 else step % self.every
+        seconds_per_step = (now - self.window_start) / steps_done
+        self.window_start = now
+        eta = int(seconds_per_step * (self.total - step))
+        self.write(
+            f"[{self.name}] step {step:>6}/{self.total} | d_loss {row['d_loss']:.3f} g_loss {row['g_loss']:.3f} "
+            f"| D(x) {row['d_real']:.2f} D(G(z)) {row['d_fake']:.2f} "
+            f"| {self.batch_size / seconds_per_step:6.0f} img/s | ETA {eta // 60}m{eta % 60:02d}s"
+        )
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+
+def _tf_checkpoint(gan: GAN) -> tf.train.Checkpoint:
+    return tf.train.Checkpoint(
+        generator=gan.generator,
+        discriminator=gan.discriminator,
+        g_optimizer=gan.g_optimizer,
+        d_optimizer=gan.d_optimizer,
+    )
+
+
+def save_checkpoint(gan: GAN, directory: Path, step: int, history: list[dict], frames: list[np.ndarray], fingerprint: str) -> None:
+    """Write the whole training state to a fresh folder, then swap it in: a crash leaves the old one."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    _tf_checkpoint(gan).write(str(tmp / "state"))
+    np.save(tmp / "frames.npy", np.stack(frames) if frames else np.zeros((0, 1, 1), np.uint8))
+    (tmp / "progress.json").write_text(json.dumps({"step": step, "fingerprint": fingerprint, "history": history}))
+    old = directory.with_name(directory.name + ".old")
+    if directory.exists():
+        directory.rename(old)
+    tmp.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def restore_checkpoint(gan: GAN, directory: Path, fingerprint: str) -> tuple[int, list[dict], list[np.ndarray]]:
+    """Resume from `directory` if it holds a checkpoint of this very run; else start at step 0."""
+    progress_file = directory / "progress.json"
+    if not progress_file.is_file():
+        return 0, [], []
+    progress = json.loads(progress_file.read_text())
+    if progress["fingerprint"] != fingerprint:
+        shutil.rmtree(directory)
+        return 0, [], []
+    _tf_checkpoint(gan).read(str(directory / "state")).assert_consumed()
+    frames = list(np.load(directory / "frames.npy"))
+    return progress["step"], progress["history"], frames
+
+
+# --- the loop ------------------------------------------------------------------------------------
+
+def _render(gan: GAN, z: tf.Tensor, labels: tf.Tensor, cols: int) -> np.ndarray:
+    return image_grid(gan.generate(z, labels, training=False).numpy(), cols)
+
+
+def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable[[str], None] = print) -> dict:
+    """Train one GAN for `steps` steps, resuming from a checkpoint if one exists; write all outputs."""
+    cfg, loop = params.gan, params.loop
+    make_deterministic(params.seed)
+    gan = build_gan(params)
+    fingerprint = params_fingerprint(params)
+    start, history, frames = restore_checkpoint(gan, out.checkpoints, fingerprint)
+    if start:
+        write(f"[{params.name}] resuming from checkpoint at step {start}")
+    z, labels = fixed_inputs(params)
+    cols = loop.grid_size
+    batches = training_batches(data.x_train, data.y_train, cfg.batch_size, params.seed, start_step=start)
+    train_step = tf.function(gan.train_step)
+    progress = Progress(params.name, cfg.steps, cfg.batch_size, loop.log_every, write)
+
+    started = time.perf_counter()
+    last = started
+    for step, batch in zip(range(start + 1, cfg.steps + 1), batches):
+        logs = {k: float(v) for k, v in train_step(batch).items()}
+        now = time.perf_counter()
+        if not all(np.isfinite(v) for v in logs.values()):
+            raise DivergenceError(
+                f"{params.name}: non-finite loss at step {step} ({logs}); "
+                f"last good checkpoint kept in {out.checkpoints}"
+            )
+        row = {"step": step, **logs, "images_per_second": cfg.batch_size / (now - last)}
+        last = now
+        history.append(row)
+        progress.update(step, row)
+        if step % loop.snapshot_every == 0 or step == cfg.steps:
+            frames.append(captioned(_render(gan, z, labels, cols), f"step {step}"))
+        if step % loop.checkpoint_every == 0 and step != cfg.steps:
+            save_checkpoint(gan, out.checkpoints, step, history, frames, fingerprint)
+    wall = time.perf_counter() - started
+
+    metrics, timing = summarise(params, gan, history, wall, resumed_from=start)
+    write_outputs(params, gan, history, frames, _render(gan, z, labels, cols), metrics, timing, out)
+    shutil.rmtree(out.checkpoints, ignore_errors=True)
+    return {**metrics, **timing}
+
+
+def summarise(params: TrainingParams, gan: GAN, history: list[dict], wall: float, resumed_from: int) -> tuple[dict, dict]:
+    """Final losses (mean of the last `log_every` steps) and parameter counts; timing kept apart."""
+    frame = pd.DataFrame(history, columns=LOSS_COLUMNS)
+    tail = frame.tail(params.loop.log_every)
+    metrics = {
+        "steps": int(frame["step"].iloc[-1]),
+        "generator": params.gan.generator,
+        "discriminator": params.gan.discriminator,
+        "conditional": params.gan.conditional,
+        "generator_parameters": int(gan.generator.count_params()),
+        "discriminator_parameters": int(gan.discriminator.count_params()),
+        **{f"final_{k}": round(float(tail[k].mean()), 6) for k in ("d_loss", "g_loss", "d_real", "d_fake")},
+    }
+    timed = frame[frame["step"] > resumed_from + 1]["images_per_second"]  # skip the tracing step
+    timing = {
+        "wall_seconds": round(wall, 2),
+        "steps_timed": int(len(timed)),
+        "images_per_second": round(float(timed.median()), 1) if len(timed) else None,
+        "resumed_from_step": resumed_from,
+    }
+    return metrics, timing
+
+
+def _write_json(data: dict, path: Path) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_outputs(
+    params: TrainingParams,
+    gan: GAN,
+    history: list[dict],
+    frames: list[np.ndarray],
+    final_grid: np.ndarray,
+    metrics: dict,
+    timing: dict,
+    out: OutputPaths,
+) -> None:
+    """Write every declared output into temporary folders, then move them into place together."""
+    staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=out.reports.parent.parent))
+    try:
+        models, reports = staging / "models", staging / "reports"
+        models.mkdir()
+        reports.mkdir()
+        save_model(gan.generator, models / "generator.keras")
+        save_model(gan.discriminator, models / "discriminator.keras")
+        frame = pd.DataFrame(history, columns=LOSS_COLUMNS)
+        frame.to_csv(reports / "losses.csv", index=False, float_format="%.6g", lineterminator="\n")
+        save_gif(frames, reports / "progress.gif")
+        save_png(final_grid, reports / "samples.png")
+        title = f"{params.name}: {params.gan.generator} generator vs {params.gan.discriminator} discriminator"
+        save_loss_plot(frame, reports / "losses.png", title)
+        _write_json(metrics, reports / "metrics.json")
+        _write_json(timing, reports / "timing.json")
+        for src, dst in ((models, out.models), (reports, out.reports)):
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if dst.exists():
+                shutil.rmtree(dst)
+            src.rename(dst)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
