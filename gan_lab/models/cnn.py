@@ -16,7 +16,7 @@ from gan_lab.models.conditioning import discriminator_inputs, generator_inputs
 
 
 def _norm(kind: str, name: str) -> layers.Layer:
-    return layers.BatchNormalization(name=name) if kind == "batch" else layers.Identity(name=name)
+    return layers.BatchNormalization(momentum=0.9, name=name) if kind == "batch" else layers.Identity(name=name)
 
 
 def build_generator(arch: CnnArch, latent_dim: int, num_classes: int | None = None) -> keras.Model:

@@ -1,0 +1,81 @@
+"""Shared fixtures: the repository root, real MNIST, and a scratch copy of the project for stage runs."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real MNIST arrays, read and checksum-verified from the vendored IDX files."""
+    from gan_lab.data import read_mnist
+
+    return read_mnist(ROOT / "data" / "mnist")
+
+
+def project_files() -> list[str]:
+    """Files a fresh clone would have: tracked plus untracked-but-not-ignored (so tests see edits)."""
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout
+    return [f for f in out.splitlines() if (ROOT / f).is_file()]
+
+
+def copy_project(dest: Path) -> Path:
+    for name in project_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    return dest
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run a command with the test interpreter's environment (its venv's python and dvc first on PATH)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A scratch copy of the working tree (no outputs), for running stage scripts."""
+    return copy_project(tmp_path / "project")
+
+
+def tiny_params(params: dict) -> dict:
+    """Shrink every training section so a stage runs in seconds: same code paths, tiny budgets."""
+    params = {**params, "train": {"log_every": 2, "snapshot_every": 2, "checkpoint_every": 4, "grid_size": 4}}
+    for section in ("cnn", "transformer", "combined"):
+        if section in params:
+            small = {**params[section], "steps": 6, "batch_size": 8}
+            for key, value in {"g_filters": [8, 4], "d_filters": [4, 8], "embed_dim": 8, "num_heads": 2,
+                               "depth": 1, "hidden_units": [16, 16]}.items():
+                if key in small:
+                    small[key] = value
+            params[section] = small
+    return params
+
+
+@pytest.fixture
+def dvc_project(tmp_path: Path) -> Path:
+    """A scratch git + DVC repository holding the working tree, with tiny params committed."""
+    import yaml
+
+    repo = copy_project(tmp_path / "repo")
+    params = tiny_params(yaml.safe_load((repo / "params.yaml").read_text()))
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], repo)
+    run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "add", "-A"], repo)
+    run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "tiny"], repo)
+    return repo
