@@ -28,7 +28,8 @@ from gan_lab.model_io import save_model
 from gan_lab.models import build_discriminator, build_generator
 from gan_lab.plots import captioned, image_grid, save_gif, save_loss_plot, save_png
 
-LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake", "d_real_accuracy", "d_fake_accuracy", "images_per_second"]
+LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake", "d_real_accuracy", "d_fake_accuracy"]
+THROUGHPUT_COLUMNS = ["step", "images_per_second"]  # wall-clock figures: kept apart, not hashed by DVC
 
 
 class DivergenceError(GanLabError):
@@ -119,20 +120,17 @@ class Progress:
 
 # --- checkpoints ---------------------------------------------------------------------------------
 
-def _tf_checkpoint(gan: GAN) -> tf.train.Checkpoint:
-    return tf.train.Checkpoint(
-        generator=gan.generator,
-        discriminator=gan.discriminator,
-        g_optimizer=gan.g_optimizer,
-        d_optimizer=gan.d_optimizer,
-    )
+def training_state(gan: GAN) -> list:
+    """Every variable a resumed run needs: weights, batch-norm statistics, dropout RNG states and
+    both optimizers' moments and step counters (a tf.train.Checkpoint would miss the RNG states)."""
+    return [*gan.generator.variables, *gan.discriminator.variables, *gan.g_optimizer.variables, *gan.d_optimizer.variables]
 
 
 def save_checkpoint(gan: GAN, directory: Path, step: int, history: list[dict], frames: list[np.ndarray], fingerprint: str) -> None:
     """Write the whole training state to a fresh folder, then swap it in: a crash leaves the old one."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    _tf_checkpoint(gan).write(str(tmp / "state"))
+    np.savez(tmp / "state.npz", *[v.numpy() for v in training_state(gan)])
     np.save(tmp / "frames.npy", np.stack(frames) if frames else np.zeros((0, 1, 1), np.uint8))
     (tmp / "progress.json").write_text(json.dumps({"step": step, "fingerprint": fingerprint, "history": history}))
     old = directory.with_name(directory.name + ".old")
@@ -151,7 +149,9 @@ def restore_checkpoint(gan: GAN, directory: Path, fingerprint: str) -> tuple[int
     if progress["fingerprint"] != fingerprint:
         shutil.rmtree(directory)
         return 0, [], []
-    _tf_checkpoint(gan).read(str(directory / "state")).assert_consumed()
+    with np.load(directory / "state.npz") as state:
+        for i, variable in enumerate(training_state(gan)):
+            variable.assign(state[f"arr_{i}"])
     frames = list(np.load(directory / "frames.npy"))
     return progress["step"], progress["history"], frames
 
@@ -205,7 +205,7 @@ def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable
 
 def summarise(params: TrainingParams, gan: GAN, history: list[dict], wall: float, resumed_from: int) -> tuple[dict, dict]:
     """Final losses (mean of the last `log_every` steps) and parameter counts; timing kept apart."""
-    frame = pd.DataFrame(history, columns=LOSS_COLUMNS)
+    frame = pd.DataFrame(history)
     tail = frame.tail(params.loop.log_every)
     metrics = {
         "steps": int(frame["step"].iloc[-1]),
@@ -248,8 +248,9 @@ def write_outputs(
         reports.mkdir()
         save_model(gan.generator, models / "generator.keras")
         save_model(gan.discriminator, models / "discriminator.keras")
-        frame = pd.DataFrame(history, columns=LOSS_COLUMNS)
-        frame.to_csv(reports / "losses.csv", index=False, float_format="%.6g", lineterminator="\n")
+        frame = pd.DataFrame(history)
+        for name, columns in (("losses.csv", LOSS_COLUMNS), ("throughput.csv", THROUGHPUT_COLUMNS)):
+            frame[columns].to_csv(reports / name, index=False, float_format="%.6g", lineterminator="\n")
         save_gif(frames, reports / "progress.gif")
         save_png(final_grid, reports / "samples.png")
         title = f"{params.name}: {params.gan.generator} generator vs {params.gan.discriminator} discriminator"

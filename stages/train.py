@@ -6,9 +6,7 @@ import argparse
 from pathlib import Path
 
 from gan_lab.config import TRAINING_SECTIONS, load_training
-from gan_lab.data import load_prepared
 from gan_lab.errors import exit_on_user_error
-from gan_lab.training import OutputPaths, train
 
 
 @exit_on_user_error
@@ -18,9 +16,12 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     args = parser.parse_args()
-    params = load_training(args.section, args.params)  # validate before touching data
-    data = load_prepared(args.prepared)
-    train(params, data, OutputPaths.for_stage(args.section))
+    params = load_training(args.section, args.params)  # a bad value fails here, before TensorFlow loads
+
+    from gan_lab.data import load_prepared
+    from gan_lab.training import OutputPaths, train
+
+    train(params, load_prepared(args.prepared), OutputPaths.for_stage(args.section))
 
 
 if __name__ == "__main__":
