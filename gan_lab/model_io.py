@@ -1,8 +1,9 @@
 """Saving and loading Keras models as byte-reproducible `.keras` files, and atomic file writes.
 
-Keras stamps the save time into `metadata.json` and the weights' zip entry, so a rerun that
-trains identical weights would still hash differently and make DVC see a changed output. Here the
-archive is rewritten with the date dropped and fixed entry timestamps: equal weights, equal bytes.
+Keras stamps the save time into `metadata.json` and the weights' zip entry, and Python object
+ids into `config.json`, so a rerun that trains identical weights would still hash differently and
+make DVC see a changed output. Here the archive is rewritten without the date, with the ids
+renumbered and with fixed entry timestamps: equal model, equal bytes.
 """
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from gan_lab.errors import DataError
 
@@ -48,13 +50,40 @@ def _without_save_date(metadata_json: bytes) -> bytes:
     return json.dumps(metadata, sort_keys=True).encode()
 
 
+def _renumber_shared_objects(config_json: bytes) -> bytes:
+    """Replace `shared_object_id`s (Python `id()`s, new every run) by their order of first appearance.
+
+    The ids only link the occurrences of one shared object, so any one-to-one renumbering keeps
+    the meaning.
+    """
+    numbers: dict[int, int] = {}
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: numbers.setdefault(value, len(numbers)) if key == "shared_object_id" else renumber(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [renumber(item) for item in node]
+        return node
+
+    return json.dumps(renumber(json.loads(config_json))).encode()
+
+
+CANONICAL_ENTRIES: dict[str, Callable[[bytes], bytes]] = {
+    "metadata.json": _without_save_date,
+    "config.json": _renumber_shared_objects,
+}
+
+
 def _rewrite_reproducibly(src: Path, dst: Path) -> None:
-    """Copy the zip entries in their order, with fixed timestamps and no save date."""
+    """Copy the zip entries in their order, with fixed timestamps and run-specific values removed."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         for entry in zin.infolist():
             data = zin.read(entry)
-            if entry.filename == "metadata.json":
-                data = _without_save_date(data)
+            if entry.filename in CANONICAL_ENTRIES:
+                data = CANONICAL_ENTRIES[entry.filename](data)
             info = zipfile.ZipInfo(entry.filename, date_time=FIXED_ZIP_TIME)
             info.compress_type = entry.compress_type
             info.create_system = 3  # Unix, whatever the platform
@@ -67,10 +96,10 @@ def save_model(model, path: str | Path) -> None:
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"{path}: a model file must end in .keras")
-    with atomic_write(path) as final, atomic_write(path.with_name(f"raw-{path.name}")) as raw:
+    with atomic_write(path) as final, tempfile.TemporaryDirectory() as scratch:
+        raw = Path(scratch) / path.name
         model.save(raw)
         _rewrite_reproducibly(raw, final)
-        raw.unlink()  # a scratch file: never renamed into place
 
 
 def load_model(path: str | Path, *, compile: bool = False):
@@ -85,5 +114,5 @@ def load_model(path: str | Path, *, compile: bool = False):
         raise DataError(f"{path}: model file not found")
     try:
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
-    except (zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise DataError(f"{path}: not a readable .keras model ({exc})") from None
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:  # Keras: ValueError for non-zips
+        raise DataError(f"{path}: not a readable .keras model ({str(exc).splitlines()[0]})") from None

@@ -24,7 +24,7 @@ from gan_lab.config import TrainingParams
 from gan_lab.data import NUM_CLASSES, Mnist, training_batches
 from gan_lab.errors import GanLabError
 from gan_lab.gan import GAN
-from gan_lab.model_io import save_model
+from gan_lab.model_io import save_model, write_json
 from gan_lab.models import build_discriminator, build_generator
 from gan_lab.plots import captioned, image_grid, save_gif, save_loss_plot, save_png
 
@@ -193,7 +193,7 @@ def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable
         progress.update(step, row)
         if step % loop.snapshot_every == 0 or step == cfg.steps:
             frames.append(captioned(_render(gan, z, labels, cols), f"step {step}"))
-        if step % loop.checkpoint_every == 0 and step != cfg.steps:
+        if step % loop.checkpoint_every == 0 or step == cfg.steps:
             save_checkpoint(gan, out.checkpoints, step, history, frames, fingerprint)
     wall = time.perf_counter() - started
 
@@ -226,10 +226,6 @@ def summarise(params: TrainingParams, gan: GAN, history: list[dict], wall: float
     return metrics, timing
 
 
-def _write_json(data: dict, path: Path) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
 def write_outputs(
     params: TrainingParams,
     gan: GAN,
@@ -240,7 +236,7 @@ def write_outputs(
     timing: dict,
     out: OutputPaths,
 ) -> None:
-    """Write every declared output into temporary folders, then move them into place together."""
+    """Write every declared output into a staging folder, then move them into place together."""
     staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=out.reports.parent.parent))
     try:
         models, reports = staging / "models", staging / "reports"
@@ -255,12 +251,17 @@ def write_outputs(
         save_png(final_grid, reports / "samples.png")
         title = f"{params.name}: {params.gan.generator} generator vs {params.gan.discriminator} discriminator"
         save_loss_plot(frame, reports / "losses.png", title)
-        _write_json(metrics, reports / "metrics.json")
-        _write_json(timing, reports / "timing.json")
+        write_json(reports / "metrics.json", metrics)
+        write_json(reports / "timing.json", timing)
         for src, dst in ((models, out.models), (reports, out.reports)):
             dst.parent.mkdir(parents=True, exist_ok=True)
             if dst.exists():
                 shutil.rmtree(dst)
             src.rename(dst)
+    except OSError as exc:  # e.g. a full disk: one line, no partial outputs, the final checkpoint kept
+        raise GanLabError(
+            f"{params.name}: could not write outputs ({exc.strerror or exc}); none were written; "
+            f"the trained state is kept in {out.checkpoints}: run the stage again to write them"
+        ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -19,9 +19,11 @@ def main() -> None:
     params = load_training(args.section, args.params)  # a bad value fails here, before TensorFlow loads
 
     from gan_lab.data import load_prepared
+
+    data = load_prepared(args.prepared)  # and missing data, before TensorFlow loads
     from gan_lab.training import OutputPaths, train
 
-    train(params, load_prepared(args.prepared), OutputPaths.for_stage(args.section))
+    train(params, data, OutputPaths.for_stage(args.section))
 
 
 if __name__ == "__main__":
