@@ -221,20 +221,17 @@ def parse_section(cls: type[C], raw: Any, path: str, *, extra: tuple[str, ...] =
 
 
 def parse_gan(raw: Any, path: str) -> GanConfig:
-    """A training section: common keys plus the flat architecture keys of the families it uses."""
+    """A training section: common keys plus the flat architecture keys of the families it uses.
+
+    The section may also carry keys of families it does not use (they are not checked), so that
+    `dvc exp run -S combined.discriminator=transformer` finds the transformer keys already there.
+    """
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys, got {raw!r}")
     arch_keys = {fam: [f.name for f in dataclasses.fields(ARCHS[fam])] for fam in FAMILIES}
     all_arch_keys = tuple(k for keys in arch_keys.values() for k in keys)
     common = {k: v for k, v in raw.items() if k not in all_arch_keys}
-    config = parse_section(GanConfig, common, path)
-    used = {k for fam in config.families for k in arch_keys[fam]}
-    for key in raw:
-        if key in all_arch_keys and key not in used:
-            raise ConfigError(
-                f"{path}.{key} is not used by generator={config.generator}, "
-                f"discriminator={config.discriminator}"
-            )
+    config = parse_section(GanConfig, common, path, extra=all_arch_keys)
     arch = {
         fam: parse_section(ARCHS[fam], {k: raw[k] for k in arch_keys[fam] if k in raw}, path)
         for fam in config.families
@@ -326,4 +323,51 @@ def load_classifier(path: str | Path = "params.yaml") -> ClassifierParams:
     return ClassifierParams(
         seed=parse_seed(require(params, "seed")),
         classifier=parse_section(ClassifierConfig, require(params, "classifier"), "classifier"),
+    )
+
+
+# --- the self-attention study ---------------------------------------------------------------------
+
+SENTENCE_WORDS = 6  # words in the study's sentence (gan_lab.attention_study.SENTENCE; a test ties them)
+MAX_SEQ_LEN = 32  # longer, and the annotated maps stop being readable
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    """`attention:` the self-attention study: which embed_dim x num_heads settings, and its training."""
+
+    embed_dims: tuple[int, ...] = checked(each(positive()))
+    num_heads: tuple[int, ...] = checked(each(positive()))
+    seq_len: int = checked(between(SENTENCE_WORDS, MAX_SEQ_LEN))
+    mask_padding: bool = checked()
+    train_steps: int = checked(positive())
+    learning_rate: float = checked(between(0.0, 1.0, open_low=True))
+
+    def validate(self, path: str) -> None:
+        for key in ("embed_dims", "num_heads"):
+            values = list(getattr(self, key))
+            if len(set(values)) != len(values):
+                raise ConfigError(f"{path}.{key}={values}: must not repeat a value")
+        for embed_dim in self.embed_dims:
+            for heads in self.num_heads:
+                if embed_dim % heads:
+                    raise ConfigError(
+                        f"{path}.embed_dims: embed_dim={embed_dim} is not divisible by num_heads={heads} "
+                        f"(from {path}.num_heads); every embed_dim must be a multiple of every head count"
+                    )
+
+
+@dataclass(frozen=True)
+class AttentionParams:
+    """Everything the attention_sweep stage reads: the shared seed and its own section."""
+
+    seed: int
+    attention: AttentionConfig
+
+
+def load_attention(path: str | Path = "params.yaml") -> AttentionParams:
+    params = read_params(path)
+    return AttentionParams(
+        seed=parse_seed(require(params, "seed")),
+        attention=parse_section(AttentionConfig, require(params, "attention"), "attention"),
     )

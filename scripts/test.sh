@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export TF_CPP_MIN_LOG_LEVEL=2
+export TF_CPP_MIN_LOG_LEVEL=3
 export PATH="$PWD/.venv/bin:$PATH"  # stage commands call `python` and `dvc`: use the venv's
 exec python -m pytest "$@"

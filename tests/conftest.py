@@ -64,6 +64,10 @@ def tiny_params(params: dict) -> dict:
                 if key in small:
                     small[key] = value
             params[section] = small
+    if "attention" in params:
+        params["attention"] = {**params["attention"], "embed_dims": [16], "num_heads": [2], "train_steps": 20}
+    if "classifier" in params:
+        params["classifier"] = {**params["classifier"], "epochs": 1, "conv_filters": [4, 8], "feature_units": 16}
     return params
 
 

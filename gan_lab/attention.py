@@ -1,0 +1,106 @@
+"""Multi-head self-attention written out step by step, the mechanism the lab teaches.
+
+`keras.layers.MultiHeadAttention` does the same maths (tests/test_attention.py checks it weight
+for weight); this version keeps every step visible: project, split into heads, scaled dot
+product, softmax, weighted sum, merge heads, project back.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from gan_lab.errors import ConfigError
+
+# Score given to a masked key before the softmax: exp(-1e9 - max) is exactly 0 in float32,
+# so masked keys get weight 0 and each row sums to 1 over the keys it may see.
+MASKED_SCORE = -1e9
+
+
+@keras.saving.register_keras_serializable(package="gan_lab")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Self-attention over a sequence (B, T, embed_dim), returning the output and the weights.
+
+    Each of the `num_heads` heads works on its own slice of head_dim = embed_dim // num_heads
+    features, so the heads cost together what one full-width head would cost, yet each can
+    attend to different tokens.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if embed_dim % num_heads:
+            raise ConfigError(f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}")
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.dropout = dropout
+        # One Dense per role computes all heads at once; the heads are its column blocks.
+        self.query = keras.layers.Dense(embed_dim, name="query")
+        self.key = keras.layers.Dense(embed_dim, name="key")
+        self.value = keras.layers.Dense(embed_dim, name="value")
+        self.output_projection = keras.layers.Dense(embed_dim, name="output_projection")
+        self.weights_dropout = keras.layers.Dropout(dropout)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        # Built explicitly so that a model loaded from a .keras file has the variables to fill.
+        for projection in (self.query, self.key, self.value, self.output_projection):
+            projection.build(input_shape)
+        self.built = True
+
+    def split_heads(self, x: Any) -> Any:
+        """(B, T, embed_dim) -> (B, num_heads, T, head_dim): each head sees its own features."""
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        x = ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def merge_heads(self, x: Any) -> Any:
+        """(B, num_heads, T, head_dim) -> (B, T, embed_dim): the heads side by side again."""
+        batch, length = ops.shape(x)[0], ops.shape(x)[2]
+        x = ops.transpose(x, (0, 2, 1, 3))
+        return ops.reshape(x, (batch, length, self.embed_dim))
+
+    def call(self, x: Any, mask: Any = None, training: bool | None = None) -> tuple[Any, Any]:
+        """Attend from every token to every allowed token.
+
+        mask: None; (B, T) booleans, True for a real token (padding keys are hidden from every
+        query); or (B, T, T) booleans, True where query i may see key j.
+        Returns output (B, T, embed_dim) and weights (B, num_heads, T, T) before dropout.
+        """
+        query = self.split_heads(self.query(x))
+        key = self.split_heads(self.key(x))
+        value = self.split_heads(self.value(x))
+
+        # Dividing by sqrt(head_dim) keeps the scores' spread independent of the head width,
+        # so the softmax does not saturate as heads get wider.
+        scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2))) / ops.sqrt(
+            ops.cast(self.head_dim, query.dtype)
+        )
+        if mask is not None:
+            scores = ops.where(self.broadcast_mask(mask), scores, MASKED_SCORE)
+        weights = ops.softmax(scores, axis=-1)
+
+        attended = ops.matmul(self.weights_dropout(weights, training=training), value)
+        return self.output_projection(self.merge_heads(attended)), weights
+
+    @staticmethod
+    def broadcast_mask(mask: Any) -> Any:
+        """A (B, T) or (B, T, T) mask as (B, 1, T|1, T) so it applies to every head (and query)."""
+        mask = ops.cast(mask, "bool")
+        if len(mask.shape) == 2:
+            return mask[:, None, None, :]
+        return mask[:, None, :, :]
+
+    def compute_mask(self, x: Any, previous_mask: Any = None) -> Any:
+        """The output keeps a (B, T) padding mask, so later layers still know which tokens pad."""
+        if previous_mask is None or len(previous_mask.shape) != 2:
+            return None
+        return previous_mask, None
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "embed_dim": self.embed_dim,
+            "num_heads": self.num_heads,
+            "dropout": self.dropout,
+        }
