@@ -50,18 +50,26 @@ def save_gif(frames: list[np.ndarray], path: Path, frame_ms: int = 300, last_fra
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
 
 
-def save_loss_plot(history: pd.DataFrame, path: Path, title: str, smooth: int = 50) -> None:
+LOSS_COLOURS = {"d_loss": "tab:orange", "g_loss": "tab:blue"}
+SMOOTH = 50  # rolling-mean window of the loss curves
+
+
+def draw_losses(ax: plt.Axes, history: pd.DataFrame, title: str) -> None:
     """Generator and discriminator losses per step (faint) with a rolling mean (solid)."""
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
-    for column, colour in (("d_loss", "tab:orange"), ("g_loss", "tab:blue")):
+    for column, colour in LOSS_COLOURS.items():
         ax.plot(history["step"], history[column], color=colour, alpha=0.25, linewidth=0.8)
-        rolling = history[column].rolling(smooth, min_periods=1).mean()
-        ax.plot(history["step"], rolling, color=colour, label=f"{column} (mean of {smooth} steps)")
+        rolling = history[column].rolling(SMOOTH, min_periods=1).mean()
+        ax.plot(history["step"], rolling, color=colour, label=f"{column} (mean of {SMOOTH} steps)")
+    ax.set_title(title, fontsize=10)
     ax.set_xlabel("step")
-    ax.set_ylabel("binary cross-entropy")
-    ax.set_title(title)
-    ax.legend()
     ax.grid(alpha=0.3)
+
+
+def save_loss_plot(history: pd.DataFrame, path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    draw_losses(ax, history, title)
+    ax.set_ylabel("binary cross-entropy")
+    ax.legend()
     fig.tight_layout()
     fig.savefig(path, format="png", metadata=PNG_METADATA)
     plt.close(fig)

@@ -1,0 +1,103 @@
+"""`python -m gan_lab`: train and sample without DVC, with the code the DVC stages run.
+
+    python -m gan_lab train cnn --set cnn.steps=500 --out runs/short
+    python -m gan_lab generate --model cnn --n 64 --seed 1 --out samples.png
+    python -m gan_lab generate --model combined --digit 7 --n 16 --out sevens.npy
+
+`train` reads params.yaml like `dvc repro train_<section>` does; `--set` replaces single values
+(checked by the same schema). Outputs go to <out>/models/<section> and <out>/reports/<section>.
+`generate` takes a training section (its models/<section>/generator.keras) or any generator file,
+and writes a .png grid or a .npy float32 array of shape (n, 28, 28, 1) in [-1, 1].
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from gan_lab.config import TRAINING_SECTIONS, parse_seed
+from gan_lab.errors import ConfigError, DataError, exit_on_user_error
+from gan_lab.model_evaluation import GENERATOR_FILE
+from gan_lab.sampling import OUTPUT_FORMATS, check_digit, check_output_path
+
+MAX_SAMPLES = 10_000  # a 100 x 100 grid; more is a data set, not a look at the samples
+CONDITIONAL_COLUMNS = 10  # labels cycle 0..9, so each column of the grid holds one digit
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with usage mistakes reported like every other user error: one line, exit 2."""
+
+    def error(self, message: str) -> None:
+        raise ConfigError(message)
+
+
+def generator_path(model: str) -> Path:
+    """A training section names its generator file; anything else is taken as a path."""
+    return Path("models") / model / GENERATOR_FILE if model in TRAINING_SECTIONS else Path(model)
+
+
+def train_command(args: argparse.Namespace) -> None:
+    from gan_lab.data import read_mnist
+    from gan_lab.overrides import load_training_with_overrides
+
+    params = load_training_with_overrides(args.section, args.params, args.set)
+    data = read_mnist(args.data)
+    from gan_lab.training import OutputPaths, train  # TensorFlow: once params and data are known good
+
+    train(params, data, OutputPaths.for_stage(args.section, args.out))
+
+
+def generate_command(args: argparse.Namespace) -> None:
+    if not 1 <= args.n <= MAX_SAMPLES:
+        raise ConfigError(f"--n {args.n}: must be 1 to {MAX_SAMPLES}")
+    if args.digit is not None:
+        check_digit(args.digit)
+    seed = parse_seed(args.seed)
+    check_output_path(args.out)
+    path = generator_path(args.model)
+    if not path.is_file():
+        raise DataError(
+            f"{path}: model file not found; give a training section ({', '.join(TRAINING_SECTIONS)}) "
+            "or the path of a generator .keras file"
+        )
+    from gan_lab.sampling import load_generator, sample, save_samples
+
+    images, labels = sample(load_generator(path), args.n, seed, digit=args.digit)
+    cycling = labels is not None and args.digit is None
+    save_samples(images, args.out, CONDITIONAL_COLUMNS if cycling else math.ceil(math.sqrt(args.n)))
+    print(f"{args.n} samples from {path} -> {args.out}")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m gan_lab", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train one GAN from its params.yaml section")
+    train.add_argument("section", choices=TRAINING_SECTIONS)
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="replace one params value, e.g. cnn.steps=100 (repeatable)")
+    train.add_argument("--params", type=Path, default=Path("params.yaml"))
+    train.add_argument("--data", type=Path, default=Path("data/mnist"), help="the vendored MNIST IDX files")
+    train.add_argument("--out", type=Path, default=Path("."), help="root of models/ and reports/")
+    train.set_defaults(run=train_command)
+
+    generate = commands.add_parser("generate", help="draw samples from a trained generator")
+    generate.add_argument("--model", required=True,
+                          help=f"a training section ({', '.join(TRAINING_SECTIONS)}) or a generator .keras file")
+    generate.add_argument("--n", type=int, default=64, help=f"number of samples, 1 to {MAX_SAMPLES}")
+    generate.add_argument("--digit", type=int, help="the digit a conditional generator draws (default: 0-9 in turn)")
+    generate.add_argument("--seed", type=int, default=0, help="seed of the latent noise")
+    generate.add_argument("--out", type=Path, required=True, help=f"output file: {' or '.join(OUTPUT_FORMATS)}")
+    generate.set_defaults(run=generate_command)
+    return parser
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

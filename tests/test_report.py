@@ -1,0 +1,171 @@
+"""The report stage on fabricated but consistent stage outputs: comparisons follow the numbers,
+links are relative and resolve, reruns give identical bytes, and TensorFlow is never imported."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import ROOT, run
+from gan_lab.config import TRAINING_SECTIONS
+from gan_lab.errors import DataError
+from gan_lab.report import input_files, render_report
+
+FAMILIES = {  # section -> (generator, discriminator, conditional)
+    "cnn": ("cnn", "cnn", False),
+    "transformer": ("transformer", "transformer", False),
+    "combined": ("transformer", "cnn", True),
+}
+SCORES = {  # entry -> (fid, kid, inception_score, precision, recall, digits_covered)
+    "cnn": (20.0, 0.02, 8.5, 0.80, 0.60, 10),
+    "transformer": (60.0, 0.06, 6.0, 0.50, 0.30, 7),
+    "combined": (35.0, 0.04, 7.5, 0.70, 0.50, 9),
+    "real": (2.0, 0.0001, 9.7, 0.75, 0.75, 10),
+    "untrained": (400.0, 0.9, 1.1, 0.0, 0.0, 0),
+}
+SPEED = {"cnn": 150.0, "transformer": 40.0, "combined": 60.0}
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def write_image(path: Path, frames: int = 1) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [Image.fromarray(np.full((20, 20), 40 * i, np.uint8)) for i in range(frames)]
+    images[0].save(path, save_all=frames > 1, append_images=images[1:])
+
+
+def scores_entry(name: str, scores: dict) -> dict:
+    fid, kid, inception, precision, recall, digits = scores[name]
+    entry = {"n_samples": 1000, "fid": fid, "kid": kid, "kid_std": kid / 10, "inception_score": inception,
+             "precision": precision, "recall": recall, "confident_fraction": precision, "digits_covered": digits}
+    if name in FAMILIES and FAMILIES[name][2]:
+        entry["conditional_accuracy"] = 0.87
+    return entry
+
+
+def fabricate(root: Path, scores: dict = SCORES, speed: dict = SPEED) -> Path:
+    """Every file the report reads, with the shapes the stages write them in."""
+    steps = np.arange(1, 101)
+    for name, (generator, discriminator, conditional) in FAMILIES.items():
+        reports = root / "reports" / name
+        write_json(reports / "metrics.json", {
+            "steps": 100, "generator": generator, "discriminator": discriminator, "conditional": conditional,
+            "generator_parameters": 1_000_000 if generator == "cnn" else 400_000,
+            "discriminator_parameters": 100_000, "final_d_loss": 1.2, "final_g_loss": 0.9,
+            "final_d_real": 0.55, "final_d_fake": 0.45,
+        })
+        write_json(reports / "timing.json", {"wall_seconds": 6400 / speed[name], "images_per_second": speed[name]})
+        pd.DataFrame({"step": steps, "d_loss": 1 + 0.1 * np.sin(steps), "g_loss": 1 - 0.1 * np.sin(steps),
+                      "d_real": 0.5, "d_fake": 0.5, "d_real_accuracy": 0.5, "d_fake_accuracy": 0.5,
+                      }).to_csv(reports / "losses.csv", index=False)
+        write_image(reports / "samples.png")
+        write_image(reports / "progress.gif", frames=3)
+    evaluation = root / "reports" / "evaluation"
+    write_json(evaluation / "metrics.json", {name: scores_entry(name, scores) for name in scores})
+    write_json(evaluation / "class_histograms.json", {name: {str(d): 0.1 for d in range(10)} for name in scores})
+    write_json(evaluation / "timing.json", {"seconds": {"total": 60.0}, "device": "CPU", "cpu_count": 2})
+    write_json(root / "reports" / "classifier" / "metrics.json", {"test_accuracy": 0.9919, "test_loss": 0.02})
+    attention = root / "reports" / "attention"
+    settings = {"embed32_heads2": (1.75, 0.35), "embed64_heads4": (1.76, 0.46), "embed128_heads8": (1.77, 0.53)}
+    write_json(attention / "metrics.json", {
+        "uniform_entropy": 1.7918,
+        "random": {n: {"max_weight": 0.3, "mean_entropy": r, "padding_weight": 0.0} for n, (r, _) in settings.items()},
+        "trained": {n: {"max_weight": 1.0, "mean_entropy": t, "padding_weight": 0.0, "loss": 1e-6}
+                    for n, (_, t) in settings.items()},
+    })
+    for name in ("grid_random", "grid_trained", "heatmap", "heatmap_trained"):
+        write_image(attention / f"{name}.png")
+    (root / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "prepare": {"cmd": "python -m stages.prepare"},
+        "train_cnn": {"cmd": "python -m stages.train cnn", "params": ["seed", "train", "cnn"]},
+        "evaluate": {"cmd": "python -m stages.evaluate", "params": ["seed", "evaluate"]},
+    }}))
+    return root
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return fabricate(tmp_path / "project")
+
+
+def test_comparisons_follow_the_numbers(project):
+    text = render_report(project)
+    assert "**cnn** has the lowest FID (20.00), then combined (35.00), transformer (60.00)." in text
+    assert "**cnn** has the most digits covered (10), then combined (9), transformer (7)." in text
+    assert "**cnn** has the fastest training per image (150 images/s)" in text
+    assert "**transformer** and **combined** share the smallest generator (400,000 parameters), then cnn" in text
+    assert "Only **combined** reports cond. accuracy: 0.870 (a generator that ignores its label" in text
+    assert "better (lower) than" not in text and "worse (higher) than the 20.00" in text
+    assert "It trained at 40 images/s against 150: 3.8× slower per image." in text
+
+    swapped = {**SCORES, "cnn": SCORES["transformer"], "transformer": SCORES["cnn"]}
+    fabricate(project, swapped, {**SPEED, "cnn": 40.0, "transformer": 150.0})
+    text = render_report(project)
+    assert "**transformer** has the lowest FID (20.00), then combined (35.00), cnn (60.00)." in text
+    assert "**transformer** has the fastest training per image (150 images/s)" in text
+    assert "better (lower) than the 60.00" in text
+    assert "It trained at 150 images/s against 40: 3.8× faster per image." in text
+
+
+def test_ties_and_the_floor_to_ceiling_scale(project):
+    tied = {**SCORES, "transformer": (20.0, *SCORES["transformer"][1:])}
+    text = render_report(fabricate(project, tied))
+    assert "**cnn** and **transformer** share the lowest FID (20.00), then combined (35.00)." in text
+    # (400 - 20) / (400 - 2) = 95 %, (400 - 35) / 398 = 92 %
+    assert "the share of that gap each model closes: cnn 95%, transformer 95%, combined 92%." in text
+
+    worse = {**SCORES, "transformer": (450.0, *SCORES["transformer"][1:])}
+    assert "transformer -13% (worse than untrained)" in render_report(fabricate(project, worse))
+
+
+def test_links_are_relative_and_resolve(project):
+    report = project / "reports" / "report.md"
+    text = render_report(project)
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert len(links) >= 3 * 2 + 2 + 4  # grids and GIFs, the two figures, the attention images
+    for link in links:
+        assert not link.startswith(("/", "http")) and "\\" not in link
+        assert (report.parent / link).is_file(), link
+    assert {"figures/losses.png", "figures/class_histograms.png", "cnn/samples.png", "combined/progress.gif"} <= set(links)
+    assert "${" not in text and "$" not in text
+
+
+def test_a_missing_input_is_one_error_naming_it(project):
+    (project / "reports/evaluation/metrics.json").unlink()
+    with pytest.raises(DataError, match="reports/evaluation/metrics.json: not found"):
+        render_report(project)
+    assert not (project / "reports/report.md").exists()
+
+
+def test_stage_is_fast_reproducible_and_never_imports_tensorflow(project):
+    script = ("import runpy, sys; sys.argv = ['report', '--root', sys.argv[1]];"
+              "runpy.run_module('stages.report', run_name='__main__');"
+              "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'")
+    outputs = ["reports/report.md", "reports/figures/losses.png", "reports/figures/class_histograms.png"]
+    start = time.perf_counter()
+    run([sys.executable, "-c", script, str(project)], ROOT)
+    assert time.perf_counter() - start < 30
+    first = {name: (project / name).read_bytes() for name in outputs}
+    run([sys.executable, "-c", script, str(project)], ROOT)
+    assert {name: (project / name).read_bytes() for name in outputs} == first
+
+
+def test_dvc_stage_declares_what_the_report_reads():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    deps = set(stages["report"]["deps"])
+    assert {str(path) for path in input_files()} <= deps
+    assert {"gan_lab/report.py", "gan_lab/report_template.md", "gan_lab/report_figures.py"} <= deps
+    assert stages["report"]["outs"] == ["reports/report.md", "reports/figures"]
+    assert {f"models/{name}/generator.keras" for name in TRAINING_SECTIONS} <= set(stages["evaluate"]["deps"])
