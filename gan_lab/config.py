@@ -19,6 +19,7 @@ from gan_lab.errors import ConfigError
 
 FAMILIES = ("cnn", "transformer", "mlp")
 TRAINING_SECTIONS = ("cnn", "transformer", "combined")
+SECTIONS = ("seed", "train", *TRAINING_SECTIONS, "classifier", "attention", "evaluate")  # params.yaml's top level
 
 C = TypeVar("C")
 Check = tuple[Callable[[Any], bool], str]
@@ -257,6 +258,11 @@ def read_params(path: str | Path = "params.yaml") -> dict:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    for key in raw:  # a misspelt section would otherwise be silently ignored by every stage
+        if key not in SECTIONS:
+            near = difflib.get_close_matches(str(key), SECTIONS, n=1)
+            hint = f"; did you mean {near[0]}?" if near else f"; allowed: {', '.join(SECTIONS)}"
+            raise ConfigError(f"{path}: unknown section {key}{hint}")
     return raw
 
 
@@ -264,6 +270,12 @@ def require(params: dict, key: str) -> Any:
     if key not in params:
         raise ConfigError(f"missing section {key}")
     return params[key]
+
+
+def load_seed_and_section(cls: type[C], section: str, path: str | Path) -> tuple[int, C]:
+    """What a one-section stage reads: the shared seed and its own section, both checked."""
+    params = read_params(path)
+    return parse_seed(require(params, "seed")), parse_section(cls, require(params, section), section)
 
 
 @dataclass(frozen=True)
@@ -319,11 +331,7 @@ class ClassifierParams:
 
 
 def load_classifier(path: str | Path = "params.yaml") -> ClassifierParams:
-    params = read_params(path)
-    return ClassifierParams(
-        seed=parse_seed(require(params, "seed")),
-        classifier=parse_section(ClassifierConfig, require(params, "classifier"), "classifier"),
-    )
+    return ClassifierParams(*load_seed_and_section(ClassifierConfig, "classifier", path))
 
 
 # --- the self-attention study ---------------------------------------------------------------------
@@ -366,8 +374,39 @@ class AttentionParams:
 
 
 def load_attention(path: str | Path = "params.yaml") -> AttentionParams:
-    params = read_params(path)
-    return AttentionParams(
-        seed=parse_seed(require(params, "seed")),
-        attention=parse_section(AttentionConfig, require(params, "attention"), "attention"),
-    )
+    return AttentionParams(*load_seed_and_section(AttentionConfig, "attention", path))
+
+
+# --- the evaluate stage ---------------------------------------------------------------------------
+
+TRAIN_IMAGES = 60_000  # the real-data floor draws its samples from the train split
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """`evaluate:` how many samples each generator draws, and the evaluator's knobs."""
+
+    n_samples: int = checked(between(10, TRAIN_IMAGES))
+    batch_size: int = checked(between(1, 4096))
+    nearest_k: int = checked(positive())
+    kid_subsets: int = checked(positive())
+    kid_subset_size: int = checked(at_least(2))
+
+    def validate(self, path: str) -> None:
+        if self.nearest_k >= self.n_samples:
+            raise ConfigError(
+                f"{path}.nearest_k={self.nearest_k}: must be below {path}.n_samples={self.n_samples} "
+                "(each sample needs k other samples for its k-NN ball)"
+            )
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """Everything the evaluate stage reads: the shared seed (noise, real slice) and its own section."""
+
+    seed: int
+    evaluate: EvaluateConfig
+
+
+def load_evaluate(path: str | Path = "params.yaml") -> EvaluateParams:
+    return EvaluateParams(*load_seed_and_section(EvaluateConfig, "evaluate", path))

@@ -6,6 +6,7 @@ Every setting is studied twice, with random (untrained) and with trained embeddi
   heatmap_trained.png  the same setting after training
   grid_random.png      sample 0, head 0 of every swept setting, on one colour scale
   grid_trained.png     the same after training
+  settings/            one annotated heatmap per swept setting and variant: <variant>_embed<D>_heads<H>.png
   metrics.json         per setting (swept, and the lab's) and variant: max weight, entropy, ...
   top_keys.json        per setting and variant: the key each word attends to most
 """
@@ -41,10 +42,14 @@ def run(params: AttentionParams, out: Path) -> None:
         title = f"embed_dim={embed_dim}, num_heads={heads}, {variant} embeddings\nsample 0, head 0, {padding}"
         save_heatmap(results[LAB_SETTING][variant].weights[0, 0], labels, title, out / name)
     swept = [(d, h) for d in config.embed_dims for h in config.num_heads]
+    (out / "settings").mkdir(parents=True, exist_ok=True)
     for variant in VARIANTS:
         maps = {setting: results[setting][variant].weights[0, 0] for setting in swept}
         title = f"{variant.capitalize()} embeddings: sample 0, head 0, {padding}"
         save_grid(maps, labels, config.embed_dims, config.num_heads, title, out / f"grid_{variant}.png")
+        for (d, h), weights in maps.items():
+            title = f"embed_dim={d}, num_heads={h}, {variant} embeddings\nsample 0, head 0, {padding}"
+            save_heatmap(weights, labels, title, out / "settings" / f"{variant}_embed{d}_heads{h}.png")
 
     metrics = {"uniform_entropy": round(uniform_entropy(config), 4)}
     keys = {}

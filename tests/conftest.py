@@ -71,15 +71,19 @@ def tiny_params(params: dict) -> dict:
     return params
 
 
-@pytest.fixture
-def dvc_project(tmp_path: Path) -> Path:
+def make_dvc_project(repo: Path) -> Path:
     """A scratch git + DVC repository holding the working tree, with tiny params committed."""
     import yaml
 
-    repo = copy_project(tmp_path / "repo")
+    copy_project(repo)
     params = tiny_params(yaml.safe_load((repo / "params.yaml").read_text()))
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], repo)
     run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "add", "-A"], repo)
     run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "tiny"], repo)
     return repo
+
+
+@pytest.fixture
+def dvc_project(tmp_path: Path) -> Path:
+    return make_dvc_project(tmp_path / "repo")

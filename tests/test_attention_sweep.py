@@ -104,10 +104,12 @@ def test_stage_writes_every_output(tmp_path: Path) -> None:
     result = run_stage(tmp_path, SMALL_SWEEP)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "reports" / "attention"
-    assert sorted(p.name for p in out.iterdir()) == sorted(PNGS + ["metrics.json", "top_keys.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(PNGS + ["metrics.json", "settings", "top_keys.json"])
     for name in PNGS:
         assert (out / name).read_bytes().startswith(b"\x89PNG")
     names = {f"embed{d}_heads{h}" for d in SMALL_SWEEP["embed_dims"] for h in SMALL_SWEEP["num_heads"]}
+    per_setting = sorted(p.name for p in (out / "settings").iterdir())
+    assert per_setting == sorted(f"{variant}_{name}.png" for variant in study.VARIANTS for name in names)
     for name in ("metrics.json", "top_keys.json"):
         statistics = json.loads((out / name).read_text())
         assert all(set(statistics[variant]) == names for variant in study.VARIANTS)

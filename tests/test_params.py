@@ -50,6 +50,7 @@ CASES = [
     ("seed", "abc", "seed='abc': expected an integer"),
     ("train", None, "missing section train", True),
     ("cnn", [1, 2], "cnn: expected a mapping of keys"),
+    ("trian", {"log_every": 1}, "params.yaml: unknown section trian; did you mean train?"),
 ]
 
 

@@ -11,13 +11,21 @@ from typing import Any, Callable
 
 import keras
 
-from gan_lab.models import cnn
+from gan_lab.models import cnn, mlp, transformer
 
 GeneratorBuilder = Callable[[Any, int, int | None], keras.Model]
 DiscriminatorBuilder = Callable[[Any, int | None], keras.Model]
 
-GENERATORS: dict[str, GeneratorBuilder] = {"cnn": cnn.build_generator}
-DISCRIMINATORS: dict[str, DiscriminatorBuilder] = {"cnn": cnn.build_discriminator}
+GENERATORS: dict[str, GeneratorBuilder] = {
+    "cnn": cnn.build_generator,
+    "transformer": transformer.build_generator,
+    "mlp": mlp.build_generator,
+}
+DISCRIMINATORS: dict[str, DiscriminatorBuilder] = {
+    "cnn": cnn.build_discriminator,
+    "transformer": transformer.build_discriminator,
+    "mlp": mlp.build_discriminator,
+}
 
 
 def build_generator(family: str, arch: Any, latent_dim: int, num_classes: int | None = None) -> keras.Model:

@@ -1,0 +1,131 @@
+"""The Transformer family of lab Part 2: ViT-style networks on a 7x7 grid of tokens.
+
+Both networks share one encoder: learned positional embeddings, then `depth` pre-norm Transformer
+blocks built on the hand-written `MultiHeadSelfAttention`, then a final LayerNorm.
+
+Generator: (z[, label]) -> Dense projection to 49 tokens of embed_dim -> encoder -> Reshape to a
+7x7xembed_dim feature map -> Conv2DTranspose(embed_dim, 4, stride 2, ReLU) to 14x14 ->
+Conv2DTranspose(1, 4, stride 2, Tanh) to 28x28x1.
+
+Why transposed convolutions and not pixel-shuffle ("unpatchify": each token becomes its own 4x4
+pixel block)? With unpatchify every output patch is a function of one token only, and neighbouring
+patches are only tied together through attention; on a CPU budget of a few thousand steps that
+leaves visible seams on the 4x4 patch grid. A transposed convolution's overlapping 4x4 kernels
+blend neighbouring tokens, so attention lays out the digit at 7x7 and the convolutions draw
+smooth strokes. It is also the lab handout's own upsampling, so Part 1 and Part 2 stay comparable.
+
+Discriminator: (image[, label plane]) -> patch_size x patch_size patches, each linearly projected
+to embed_dim (a Conv2D whose kernel equals its stride is exactly that linear map, applied to each
+non-overlapping patch) -> encoder -> mean over tokens -> Dense(1) with Sigmoid.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+from gan_lab.attention import MultiHeadSelfAttention
+from gan_lab.config import TransformerArch
+from gan_lab.models.conditioning import IMAGE_SHAPE, discriminator_inputs, generator_inputs
+
+GENERATOR_GRID = 7  # the generator attends over 7x7 = 49 tokens, then upsamples twice (x4)
+
+
+@keras.saving.register_keras_serializable(package="gan_lab")
+class PositionEmbedding(layers.Layer):
+    """Adds one learned vector per token position: attention alone does not know token order."""
+
+    def __init__(self, num_tokens: int, embed_dim: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num_tokens = num_tokens
+        self.embed_dim = embed_dim
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.embedding = self.add_weight(
+            shape=(self.num_tokens, self.embed_dim),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="embedding",
+        )
+
+    def call(self, tokens: Any) -> Any:
+        return tokens + self.embedding  # (B, T, E) + (T, E): the same positions for every sample
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "num_tokens": self.num_tokens, "embed_dim": self.embed_dim}
+
+
+@keras.saving.register_keras_serializable(package="gan_lab")
+class TransformerBlock(layers.Layer):
+    """Pre-norm block: x + Attention(LayerNorm(x)), then x + MLP(LayerNorm(x)).
+
+    Normalising before each sub-layer (not after, as in the 2017 paper) keeps the residual path
+    an identity from input to output, which is what lets Transformers train without warm-up.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, mlp_ratio: float, dropout: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.mlp_ratio = mlp_ratio
+        self.dropout = dropout
+        self.mlp_units = max(1, round(embed_dim * mlp_ratio))
+        self.attention_norm = layers.LayerNormalization(epsilon=1e-6, name="attention_norm")
+        self.attention = MultiHeadSelfAttention(embed_dim, num_heads, dropout, name="attention")
+        self.mlp_norm = layers.LayerNormalization(epsilon=1e-6, name="mlp_norm")
+        self.mlp_hidden = layers.Dense(self.mlp_units, activation="gelu", name="mlp_hidden")
+        self.mlp_output = layers.Dense(embed_dim, name="mlp_output")
+        self.mlp_dropout = layers.Dropout(dropout, name="mlp_dropout")
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        # Built explicitly so that a model loaded from a .keras file has the variables to fill.
+        for sublayer in (self.attention_norm, self.attention, self.mlp_norm, self.mlp_hidden):
+            sublayer.build(input_shape)
+        self.mlp_output.build((*input_shape[:-1], self.mlp_units))
+        self.built = True
+
+    def call(self, x: Any, training: bool | None = None) -> Any:
+        attended, _ = self.attention(self.attention_norm(x), training=training)
+        x = x + attended
+        hidden = self.mlp_dropout(self.mlp_hidden(self.mlp_norm(x)), training=training)
+        return x + self.mlp_dropout(self.mlp_output(hidden), training=training)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "embed_dim": self.embed_dim,
+            "num_heads": self.num_heads,
+            "mlp_ratio": self.mlp_ratio,
+            "dropout": self.dropout,
+        }
+
+
+def encode(tokens: keras.KerasTensor, arch: TransformerArch) -> keras.KerasTensor:
+    """Positional embeddings, `depth` Transformer blocks and a final LayerNorm, on (B, T, E) tokens."""
+    x = PositionEmbedding(tokens.shape[1], arch.embed_dim, name="position_embedding")(tokens)
+    for i in range(arch.depth):
+        x = TransformerBlock(arch.embed_dim, arch.num_heads, arch.mlp_ratio, arch.dropout, name=f"block{i}")(x)
+    return layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
+
+
+def build_generator(arch: TransformerArch, latent_dim: int, num_classes: int | None = None) -> keras.Model:
+    inputs, x = generator_inputs(latent_dim, num_classes)
+    tokens = GENERATOR_GRID * GENERATOR_GRID
+    x = layers.Dense(tokens * arch.embed_dim, name="project")(x)
+    x = layers.Reshape((tokens, arch.embed_dim), name="to_tokens")(x)
+    x = encode(x, arch)
+    x = layers.Reshape((GENERATOR_GRID, GENERATOR_GRID, arch.embed_dim), name="to_7x7")(x)
+    x = layers.Conv2DTranspose(arch.embed_dim, 4, strides=2, padding="same", activation="relu", name="up0")(x)
+    image = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", name="to_image")(x)
+    return keras.Model(inputs, image, name="transformer_generator")
+
+
+def build_discriminator(arch: TransformerArch, num_classes: int | None = None) -> keras.Model:
+    inputs, x = discriminator_inputs(num_classes)
+    grid = IMAGE_SHAPE[0] // arch.patch_size
+    x = layers.Conv2D(arch.embed_dim, arch.patch_size, strides=arch.patch_size, name="patch_embedding")(x)
+    x = layers.Reshape((grid * grid, arch.embed_dim), name="to_tokens")(x)
+    x = encode(x, arch)
+    x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
+    probability = layers.Dense(1, activation="sigmoid", name="real_probability")(x)
+    return keras.Model(inputs, probability, name="transformer_discriminator")
