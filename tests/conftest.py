@@ -66,6 +66,9 @@ def tiny_params(params: dict) -> dict:
             params[section] = small
     if "attention" in params:
         params["attention"] = {**params["attention"], "embed_dims": [16], "num_heads": [2], "train_steps": 20}
+    if "evaluate" in params:
+        params["evaluate"] = {**params["evaluate"], "n_samples": 200, "batch_size": 100,
+                              "kid_subsets": 5, "kid_subset_size": 50}
     if "classifier" in params:
         params["classifier"] = {**params["classifier"], "epochs": 1, "conv_filters": [4, 8], "feature_units": 16}
     return params

@@ -4,7 +4,7 @@ Both networks share one encoder: learned positional embeddings, then `depth` pre
 blocks built on the hand-written `MultiHeadSelfAttention`, then a final LayerNorm.
 
 Generator: (z[, label]) -> Dense projection to 49 tokens of embed_dim -> encoder -> Reshape to a
-7x7xembed_dim feature map -> Conv2DTranspose(embed_dim, 4, stride 2) + BatchNorm + ReLU to 14x14 ->
+7x7xembed_dim feature map -> Conv2DTranspose(embed_dim, 4, stride 2, ReLU) to 14x14 ->
 Conv2DTranspose(1, 4, stride 2, Tanh) to 28x28x1.
 
 Why transposed convolutions and not pixel-shuffle ("unpatchify": each token becomes its own 4x4
@@ -115,9 +115,7 @@ def build_generator(arch: TransformerArch, latent_dim: int, num_classes: int | N
     x = layers.Reshape((tokens, arch.embed_dim), name="to_tokens")(x)
     x = encode(x, arch)
     x = layers.Reshape((GENERATOR_GRID, GENERATOR_GRID, arch.embed_dim), name="to_7x7")(x)
-    x = layers.Conv2DTranspose(arch.embed_dim, 4, strides=2, padding="same", use_bias=False, name="up0")(x)
-    x = layers.BatchNormalization(momentum=0.9, name="up0_norm")(x)  # as in the CNN generator
-    x = layers.ReLU(name="up0_relu")(x)
+    x = layers.Conv2DTranspose(arch.embed_dim, 4, strides=2, padding="same", activation="relu", name="up0")(x)
     image = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", name="to_image")(x)
     return keras.Model(inputs, image, name="transformer_generator")
 
