@@ -1,0 +1,172 @@
+"""Training speed, measured side by side: the lab's loop vs the tf.function idiom vs this project's step.
+
+    python bench/train_speed.py [--quick] [--out bench/results/train_speed.json]
+
+Recipes are timed interleaved (A B C A B C ...) so that a machine that slows down or speeds up
+during the run affects them alike; the table reports the median seconds per step with min/max.
+Not part of the test suite: it takes minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from gan_lab.config import CnnArch, load_training  # noqa: E402
+from gan_lab.data import load_prepared, to_tanh_range  # noqa: E402
+from gan_lab.gan import GAN  # noqa: E402
+from gan_lab.models import build_discriminator, build_generator  # noqa: E402
+from gan_lab.training import build_gan  # noqa: E402
+
+BATCH = 128
+LATENT = 100
+LAB_ARCH = CnnArch(g_filters=(128, 64), d_filters=(64, 128), g_norm="none", d_dropout=0.0)  # the handout's widths
+
+Step = Callable[[], None]
+
+
+def lab_loop(real: np.ndarray) -> Step:
+    """(a) The handout's loop: predict, two discriminator.train_on_batch, gan.train_on_batch.
+
+    With the freeze fixed: the discriminator's train function is built (by a first call) while it
+    is trainable, and only then frozen for the stacked model, so both networks really train.
+    """
+    g, d = build_generator("cnn", LAB_ARCH, LATENT), build_discriminator("cnn", LAB_ARCH)
+    d.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss="binary_crossentropy")
+    ones, zeros = np.ones((BATCH, 1), "float32"), np.zeros((BATCH, 1), "float32")
+    d.train_on_batch(real, ones)
+    d.trainable = False
+    gan = keras.Sequential([g, d])
+    gan.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss="binary_crossentropy")
+
+    def step() -> None:
+        noise = np.random.normal(size=(BATCH, LATENT)).astype("float32")
+        fake = g.predict(noise, verbose=0)
+        d.train_on_batch(real, ones)
+        d.train_on_batch(fake, zeros)
+        gan.train_on_batch(noise, ones)
+
+    return step
+
+
+def two_tape_step(real: np.ndarray) -> Step:
+    """(b) The TensorFlow DCGAN tutorial's idiom: one tf.function, two tapes, D called twice."""
+    g, d = build_generator("cnn", LAB_ARCH, LATENT), build_discriminator("cnn", LAB_ARCH)
+    g_opt, d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
+    bce = keras.losses.BinaryCrossentropy()
+    images = tf.constant(real)
+
+    @tf.function
+    def step() -> None:
+        noise = tf.random.normal((BATCH, LATENT))
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = g(noise, training=True)
+            real_out, fake_out = d(images, training=True), d(fake, training=True)
+            g_loss = bce(tf.ones_like(fake_out), fake_out)
+            d_loss = bce(tf.ones_like(real_out), real_out) + bce(tf.zeros_like(fake_out), fake_out)
+        g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables))
+        d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables))
+
+    return step
+
+
+def project_step(gan: GAN, real: np.ndarray) -> Step:
+    """(c) This project's GAN.train_step, compiled once, as stages/train.py runs it."""
+    batch = (tf.constant(real), tf.zeros((BATCH,), tf.int32))
+    compiled = tf.function(gan.train_step)
+    return lambda: compiled(batch)
+
+
+def lab_networks_in_project_step(real: np.ndarray) -> Step:
+    gan = GAN(build_generator("cnn", LAB_ARCH, LATENT), build_discriminator("cnn", LAB_ARCH), LATENT)
+    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    return project_step(gan, real)
+
+
+def matmul_gflops(dtype: tf.DType, n: int = 2048, repeats: int = 10) -> float:
+    a = tf.random.normal((n, n), dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    matmul = tf.function(lambda x: tf.matmul(x, x))
+    matmul(a).numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        matmul(a).numpy()
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def timed(step: Step, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if tf.executing_eagerly():
+        tf.constant(0).numpy()  # settle pending work
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (under 2 minutes)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/train_speed.json"))
+    args = parser.parse_args()
+    rounds, steps = (3, 5) if args.quick else (5, 20)
+
+    keras.utils.set_random_seed(0)
+    real = to_tanh_range(load_prepared(Path("data/prepared")).x_train[:BATCH]).numpy()
+    recipes: dict[str, Step] = {
+        "(a) lab loop, freeze fixed": lab_loop(real),
+        "(b) two-tape tf.function": two_tape_step(real),
+        "(c) project step, lab CNN networks": lab_networks_in_project_step(real),
+    }
+    for section in ("cnn", "transformer", "combined"):
+        try:
+            params = load_training(section)
+        except Exception as exc:  # a section a checkout does not have yet is skipped, not fatal
+            print(f"skipping {section}: {exc}")
+            continue
+        recipes[f"(c) project step, {section} defaults"] = project_step(build_gan(params), real)
+
+    for step in recipes.values():  # trace and warm up
+        timed(step, 2)
+    samples: dict[str, list[float]] = {name: [] for name in recipes}
+    for r in range(rounds):
+        for name, step in recipes.items():
+            samples[name].append(timed(step, steps))
+        print(f"round {r + 1}/{rounds} done", flush=True)
+
+    base = statistics.median(samples["(a) lab loop, freeze fixed"])
+    tape = statistics.median(samples["(b) two-tape tf.function"])
+    rows = []
+    print(f"\nbatch {BATCH}, {rounds} rounds x {steps} steps, interleaved\n")
+    print(f"| recipe | s/step (median) | min | max | images/s | vs (a) | vs (b) |\n|---|---|---|---|---|---|---|")
+    for name, values in samples.items():
+        med = statistics.median(values)
+        row = {"recipe": name, "s_per_step": med, "min": min(values), "max": max(values), "images_per_second": BATCH / med,
+               "speedup_vs_lab_loop": base / med, "speedup_vs_two_tape": tape / med}
+        rows.append(row)
+        print(f"| {name} | {med:.3f} | {min(values):.3f} | {max(values):.3f} | {BATCH / med:.0f} | {base / med:.2f}x | {tape / med:.2f}x |")
+    ceiling = {"float32": matmul_gflops(tf.float32), "bfloat16": matmul_gflops(tf.bfloat16)}
+    print(f"\nmatmul ceiling: float32 {ceiling['float32']:.0f} GFLOP/s, bfloat16 {ceiling['bfloat16']:.0f} GFLOP/s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "batch": BATCH, "rounds": rounds, "steps_per_round": steps, "quick": args.quick,
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "tensorflow": tf.__version__},
+        "recipes": rows, "matmul_gflops": ceiling,
+    }, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
