@@ -141,6 +141,7 @@ class GanConfig:
     beta2: float = checked(between(0.0, 1.0, open_high=True))
     label_smoothing: float = checked(between(0.0, 0.5))
     diffaugment: bool = checked()
+    r1_gamma: float = checked(between(0.0, 1000.0))
     arch: dict[str, Any] = field(default_factory=dict)  # family name -> CnnArch | TransformerArch | MlpArch
 
     @property

@@ -34,6 +34,7 @@ class GAN(keras.Model):
         seed: int = 0,
         label_smoothing: float = 0.0,
         diffaugment: bool = False,
+        r1_gamma: float = 0.0,
     ):
         super().__init__(name="gan")
         self.generator = generator
@@ -43,6 +44,7 @@ class GAN(keras.Model):
         self.seed = seed
         self.label_smoothing = label_smoothing
         self.diffaugment = diffaugment
+        self.r1_gamma = r1_gamma
 
     def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer) -> None:
         super().compile()
@@ -62,6 +64,19 @@ class GAN(keras.Model):
         step = tf.cast(self.d_optimizer.iterations, tf.int32)
         return tf.stack([tf.constant(self.seed, tf.int32), step * 2 + stream])
 
+    @staticmethod
+    def r1_penalty(tape: tf.GradientTape, images: tf.Tensor, real_score: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
+        """R1 (Mescheder et al. 2018): the squared gradient of D's logit at real images.
+
+        Penalising it keeps the discriminator flat around the data, so it cannot win by a cliff
+        that gives the generator no useful gradient. The gradient is taken inside the
+        discriminator's tape, so its own gradient (a second derivative) reaches D's weights.
+        """
+        probability = ops.clip(real_score, 1e-6, 1.0 - 1e-6)
+        dlogit_dprobability = 1.0 / (probability * (1.0 - probability))  # logit = log(p / (1 - p))
+        gradient = tape.gradient(real_score, images, output_gradients=dlogit_dprobability)[:batch]
+        return ops.mean(ops.sum(ops.square(gradient), axis=(1, 2, 3)))
+
     def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         real, labels = data
         batch = tf.shape(real)[0]
@@ -73,12 +88,16 @@ class GAN(keras.Model):
             if self.diffaugment:
                 images = diff_augment(images, self.step_seed(1))
             both_labels = ops.concatenate([labels, labels], axis=0) if self.conditional else None
-            scores = self.discriminate(images, both_labels, training=True)
-            real_score, fake_score = scores[:batch], scores[batch:]
+            with tf.GradientTape() as input_tape:  # read only by the R1 penalty (pruned from the graph when off)
+                input_tape.watch(images)
+                scores = self.discriminate(images, both_labels, training=True)
+                real_score, fake_score = scores[:batch], scores[batch:]
             real_target = ops.full_like(real_score, 1.0 - self.label_smoothing)  # one-sided smoothing
             d_loss = ops.mean(ops.binary_crossentropy(real_target, real_score)) + ops.mean(
                 ops.binary_crossentropy(ops.zeros_like(fake_score), fake_score)
             )
+            if self.r1_gamma > 0:
+                d_loss += self.r1_gamma / 2 * self.r1_penalty(input_tape, images, real_score, batch)
             g_loss = ops.mean(ops.binary_crossentropy(ops.ones_like(fake_score), fake_score))
 
         d_vars = self.discriminator.trainable_variables

@@ -66,6 +66,7 @@ def build_gan(params: TrainingParams) -> GAN:
         seed=params.seed,
         label_smoothing=cfg.label_smoothing,
         diffaugment=cfg.diffaugment,
+        r1_gamma=cfg.r1_gamma,
     )
     gan.compile(
         g_optimizer=keras.optimizers.Adam(cfg.g_lr, beta_1=cfg.beta1, beta_2=cfg.beta2),

@@ -74,6 +74,11 @@ def tiny_params(params: dict) -> dict:
     return params
 
 
+def commit_all(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", message], repo)
+
+
 def make_dvc_project(repo: Path) -> Path:
     """A scratch git + DVC repository holding the working tree, with tiny params committed."""
     import yaml
@@ -82,11 +87,24 @@ def make_dvc_project(repo: Path) -> Path:
     params = tiny_params(yaml.safe_load((repo / "params.yaml").read_text()))
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], repo)
-    run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "add", "-A"], repo)
-    run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "tiny"], repo)
+    # `dvc exp run` commits experiments, so the scratch repository needs an identity of its own.
+    run(["git", "config", "user.name", "test"], repo)
+    run(["git", "config", "user.email", "test@example.com"], repo)
+    commit_all(repo, "tiny")
     return repo
 
 
 @pytest.fixture
 def dvc_project(tmp_path: Path) -> Path:
     return make_dvc_project(tmp_path / "repo")
+
+
+@pytest.fixture(scope="session")
+def reproduced_project(tmp_path_factory) -> Path:
+    """One tiny project after a whole `dvc repro`, shared by the reproduction and sharing tests.
+
+    Tests must not change its workspace: they clone it, or add to its git history only.
+    """
+    repo = make_dvc_project(tmp_path_factory.mktemp("reproduced") / "repo")
+    run(["dvc", "repro"], repo, timeout=1200)
+    return repo

@@ -47,12 +47,12 @@ def test_discriminator_shapes_layers_and_range(classes, mnist):
     assert d.layers[-1].activation.__name__ == "sigmoid"
 
 
-def _gan(g_lr: float, d_lr: float, conditional: bool = False) -> GAN:
+def _gan(g_lr: float, d_lr: float, conditional: bool = False, r1_gamma: float = 0.0) -> GAN:
     keras.utils.set_random_seed(1)
     classes = 10 if conditional else None
     gan = GAN(
         build_generator("cnn", ARCH, 16, classes), build_discriminator("cnn", ARCH, classes), 16,
-        conditional=conditional, seed=1,
+        conditional=conditional, seed=1, r1_gamma=r1_gamma,
     )
     gan.compile(keras.optimizers.Adam(g_lr, beta_1=0.5), keras.optimizers.Adam(d_lr, beta_1=0.5))
     return gan
@@ -84,3 +84,28 @@ def test_conditional_train_step_runs_and_uses_labels(mnist):
     before = gan.generator.get_layer("label_embedding").embeddings.numpy()
     tf.function(gan.train_step)(batch)
     assert not np.array_equal(before, gan.generator.get_layer("label_embedding").embeddings.numpy())
+
+
+def test_r1_penalty_is_the_squared_logit_gradient_at_real_images(mnist):
+    """For D(x) = sigmoid(w.x + b) the logit's gradient is w at every image, so R1 = |w|^2 exactly."""
+    keras.utils.set_random_seed(3)
+    linear = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid")])
+    images = tf.constant(to_tanh_range(mnist.x_train[:4]))
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        scores = linear(images)
+    penalty = GAN.r1_penalty(tape, images, scores, 4)
+    np.testing.assert_allclose(float(penalty), float(tf.reduce_sum(linear.layers[-1].kernel ** 2)), rtol=1e-4)
+
+
+def test_r1_penalty_changes_only_the_discriminator_update(mnist):
+    batch = (to_tanh_range(mnist.x_train[:8]), tf.constant(mnist.y_train[:8], tf.int32))
+    after = {}
+    for gamma in (0.0, 10.0):
+        gan = _gan(2e-4, 2e-4, r1_gamma=gamma)
+        logs = tf.function(gan.train_step)(batch)
+        after[gamma] = ([v.numpy() for v in gan.generator.trainable_variables],
+                        [v.numpy() for v in gan.discriminator.trainable_variables], float(logs["d_loss"]))
+    assert all(np.array_equal(a, b) for a, b in zip(after[0.0][0], after[10.0][0]))  # G: same update
+    assert not all(np.array_equal(a, b) for a, b in zip(after[0.0][1], after[10.0][1]))  # D: penalised
+    assert after[10.0][2] > after[0.0][2]

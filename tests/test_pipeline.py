@@ -1,15 +1,18 @@
-"""prepare and train_cnn through DVC itself, on tiny params, in a scratch repository."""
+"""prepare and the three training stages through DVC itself, on tiny params, in a scratch repository."""
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import yaml
 from PIL import Image
 
 from conftest import run
+from gan_lab.model_io import load_model
 
 LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake", "d_real_accuracy", "d_fake_accuracy"]
+TRAINING_SECTIONS = ("cnn", "transformer", "combined")
 
 
 def changed_stages(repo) -> set[str]:
@@ -17,36 +20,51 @@ def changed_stages(repo) -> set[str]:
     return set(status)
 
 
-def test_dvc_repro_train_cnn_writes_every_declared_output(dvc_project):
-    repo = dvc_project
-    run(["dvc", "repro", "train_cnn"], repo)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    steps, grid = params["cnn"]["steps"], params["train"]["grid_size"]
+def assert_training_outputs(repo, section: str, params: dict) -> None:
+    """Every file `train_<section>` declares exists and holds what it should."""
+    steps, grid = params[section]["steps"], params["train"]["grid_size"]
+    reports, models = repo / "reports" / section, repo / "models" / section
 
-    losses = pd.read_csv(repo / "reports/cnn/losses.csv")
+    losses = pd.read_csv(reports / "losses.csv")
     assert list(losses.columns) == LOSS_COLUMNS
     assert losses["step"].tolist() == list(range(1, steps + 1))
     assert losses[["d_loss", "g_loss"]].notna().all().all()
-    throughput = pd.read_csv(repo / "reports/cnn/throughput.csv")
+    throughput = pd.read_csv(reports / "throughput.csv")
     assert list(throughput.columns) == ["step", "images_per_second"] and len(throughput) == steps
 
-    gif = Image.open(repo / "reports/cnn/progress.gif")
+    gif = Image.open(reports / "progress.gif")
     assert gif.n_frames == steps // params["train"]["snapshot_every"]
-    samples = Image.open(repo / "reports/cnn/samples.png")
+    samples = Image.open(reports / "samples.png")
     assert samples.size == (grid * 58 + 2, grid * 58 + 2)  # 28 px at 2x scale plus 2 px gaps
-    assert Image.open(repo / "reports/cnn/losses.png").size == (800, 400)
+    assert Image.open(reports / "losses.png").size == (800, 400)
 
-    metrics = json.loads((repo / "reports/cnn/metrics.json").read_text())
-    assert metrics["steps"] == steps and metrics["generator"] == metrics["discriminator"] == "cnn"
+    metrics = json.loads((reports / "metrics.json").read_text())
+    assert metrics["steps"] == steps
+    assert (metrics["generator"], metrics["discriminator"]) == (params[section]["generator"], params[section]["discriminator"])
     assert {"final_d_loss", "final_g_loss", "generator_parameters", "discriminator_parameters"} <= set(metrics)
-    timing = json.loads((repo / "reports/cnn/timing.json").read_text())
+    timing = json.loads((reports / "timing.json").read_text())
     assert timing["wall_seconds"] > 0 and timing["images_per_second"] > 0
-    assert (repo / "models/cnn/generator.keras").stat().st_size > 0
-    assert not (repo / "checkpoints/cnn").exists()  # checkpoints are removed once outputs are complete
+    generator, discriminator = (load_model(models / f"{network}.keras") for network in ("generator", "discriminator"))
+    z, labels = np.zeros((3, params[section]["latent_dim"]), "float32"), np.arange(3)
+    conditional = params[section]["conditional"]
+    images = generator([z, labels] if conditional else z).numpy()
+    assert images.shape == (3, 28, 28, 1) and np.abs(images).max() <= 1.0
+    scores = discriminator([images, labels] if conditional else images).numpy()
+    assert scores.shape == (3, 1) and ((scores > 0) & (scores < 1)).all()
+    assert not (repo / "checkpoints" / section).exists()  # removed once outputs are complete
+
+
+def test_dvc_repro_training_stages_write_every_declared_output(dvc_project):
+    repo = dvc_project
+    run(["dvc", "repro", *(f"train_{section}" for section in TRAINING_SECTIONS)], repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section in TRAINING_SECTIONS:
+        assert_training_outputs(repo, section, params)
 
     # A second repro has nothing to do; a cnn.* change touches train_cnn only (stages never run
-    # here, such as the other models, count as changed both before and after).
-    assert not {"prepare", "train_cnn"} & changed_stages(repo)
+    # here, such as the evaluator, count as changed both before and after).
+    stages = {"prepare", *(f"train_{section}" for section in TRAINING_SECTIONS)}
+    assert not stages & changed_stages(repo)
     assert "didn't change" in run(["dvc", "repro", "train_cnn"], repo).stdout
     before = changed_stages(repo)
     params["cnn"]["latent_dim"] = 64

@@ -9,8 +9,7 @@ import yaml
 
 from conftest import make_dvc_project, run
 
-# Wall-clock figures: timing.json and throughput.csv (declared `cache: false`), and the report,
-# whose results table quotes them.
+# Wall-clock figures: timing.json and throughput.csv, and the report, whose results table quotes them.
 UNHASHED = ("timing.json", "throughput.csv", "report.md")
 
 
@@ -26,11 +25,10 @@ def locked_outputs(repo) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    repos = [make_dvc_project(tmp_path_factory.mktemp(f"run{i}") / "repo") for i in (1, 2)]
-    for repo in repos:
-        run(["dvc", "repro"], repo, timeout=1200)
-    return repos
+def two_runs(reproduced_project, tmp_path_factory):
+    second = make_dvc_project(tmp_path_factory.mktemp("run2") / "repo")
+    run(["dvc", "repro"], second, timeout=1200)
+    return [reproduced_project, second]
 
 
 def test_two_runs_from_scratch_give_identical_outputs(two_runs):

@@ -13,21 +13,28 @@ from keras import layers
 IMAGE_SHAPE = (28, 28, 1)
 
 
-def generator_inputs(latent_dim: int, num_classes: int | None) -> tuple[list, keras.KerasTensor]:
-    """Return the model inputs and the vector the generator body starts from."""
+Inputs = keras.KerasTensor | list[keras.KerasTensor]
+
+
+def generator_inputs(latent_dim: int, num_classes: int | None) -> tuple[Inputs, keras.KerasTensor]:
+    """Return the model inputs (one tensor, or [z, label]) and the vector the generator body starts from.
+
+    An unconditional model's input is the bare tensor, not a one-element list, so that calling it on
+    a tensor matches the structure Keras recorded.
+    """
     z = keras.Input((latent_dim,), name="z")
     if num_classes is None:
-        return [z], z
+        return z, z
     label = keras.Input((), dtype="int32", name="label")
     embedded = layers.Embedding(num_classes, latent_dim, name="label_embedding")(label)
     return [z, label], layers.Concatenate(name="z_and_label")([z, embedded])
 
 
-def discriminator_inputs(num_classes: int | None) -> tuple[list, keras.KerasTensor]:
-    """Return the model inputs and the (28, 28, C) tensor the discriminator body starts from."""
+def discriminator_inputs(num_classes: int | None) -> tuple[Inputs, keras.KerasTensor]:
+    """Return the model inputs (one tensor, or [image, label]) and the (28, 28, C) tensor the body starts from."""
     image = keras.Input(IMAGE_SHAPE, name="image")
     if num_classes is None:
-        return [image], image
+        return image, image
     label = keras.Input((), dtype="int32", name="label")
     plane = layers.Embedding(num_classes, 28 * 28, name="label_embedding")(label)
     plane = layers.Reshape(IMAGE_SHAPE, name="label_plane")(plane)

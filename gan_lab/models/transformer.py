@@ -17,6 +17,9 @@ smooth strokes. It is also the lab handout's own upsampling, so Part 1 and Part 
 Discriminator: (image[, label plane]) -> patch_size x patch_size patches, each linearly projected
 to embed_dim (a Conv2D whose kernel equals its stride is exactly that linear map, applied to each
 non-overlapping patch) -> encoder -> mean over tokens -> Dense(1) with Sigmoid.
+
+The two networks differ in one number: how large their positional embeddings start (see
+POSITION_STDDEV below); docs/models.md has the runs behind it.
 """
 from __future__ import annotations
 
@@ -31,20 +34,30 @@ from gan_lab.models.conditioning import IMAGE_SHAPE, discriminator_inputs, gener
 
 GENERATOR_GRID = 7  # the generator attends over 7x7 = 49 tokens, then upsamples twice (x4)
 
+# Initial spread of the learned positional embeddings.
+# Generator: ViT's usual 0.02, small next to the projected latent (~0.25), so every z starts out
+# as a different set of tokens; at 1.0 the positions drowned z and every z drew the same image.
+# Discriminator: 1.0, far above what tells one image's patches from another's at the start
+# (~0.06): the discriminator knows from its first step where each patch sits. At 0.02 it is a
+# bag of patches, and as most MNIST patches are empty background, an all-black image or one
+# repeated texture scored as real and the generator collapsed onto it.
+POSITION_STDDEV = {"generator": 0.02, "discriminator": 1.0}
+
 
 @keras.saving.register_keras_serializable(package="gan_lab")
 class PositionEmbedding(layers.Layer):
     """Adds one learned vector per token position: attention alone does not know token order."""
 
-    def __init__(self, num_tokens: int, embed_dim: int, **kwargs: Any) -> None:
+    def __init__(self, num_tokens: int, embed_dim: int, stddev: float = 0.02, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.num_tokens = num_tokens
         self.embed_dim = embed_dim
+        self.stddev = stddev
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         self.embedding = self.add_weight(
             shape=(self.num_tokens, self.embed_dim),
-            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            initializer=keras.initializers.RandomNormal(stddev=self.stddev),
             name="embedding",
         )
 
@@ -52,7 +65,12 @@ class PositionEmbedding(layers.Layer):
         return tokens + self.embedding  # (B, T, E) + (T, E): the same positions for every sample
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "num_tokens": self.num_tokens, "embed_dim": self.embed_dim}
+        return {
+            **super().get_config(),
+            "num_tokens": self.num_tokens,
+            "embed_dim": self.embed_dim,
+            "stddev": self.stddev,
+        }
 
 
 @keras.saving.register_keras_serializable(package="gan_lab")
@@ -100,9 +118,9 @@ class TransformerBlock(layers.Layer):
         }
 
 
-def encode(tokens: keras.KerasTensor, arch: TransformerArch) -> keras.KerasTensor:
+def encode(tokens: keras.KerasTensor, arch: TransformerArch, position_stddev: float) -> keras.KerasTensor:
     """Positional embeddings, `depth` Transformer blocks and a final LayerNorm, on (B, T, E) tokens."""
-    x = PositionEmbedding(tokens.shape[1], arch.embed_dim, name="position_embedding")(tokens)
+    x = PositionEmbedding(tokens.shape[1], arch.embed_dim, position_stddev, name="position_embedding")(tokens)
     for i in range(arch.depth):
         x = TransformerBlock(arch.embed_dim, arch.num_heads, arch.mlp_ratio, arch.dropout, name=f"block{i}")(x)
     return layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
@@ -113,7 +131,7 @@ def build_generator(arch: TransformerArch, latent_dim: int, num_classes: int | N
     tokens = GENERATOR_GRID * GENERATOR_GRID
     x = layers.Dense(tokens * arch.embed_dim, name="project")(x)
     x = layers.Reshape((tokens, arch.embed_dim), name="to_tokens")(x)
-    x = encode(x, arch)
+    x = encode(x, arch, POSITION_STDDEV["generator"])
     x = layers.Reshape((GENERATOR_GRID, GENERATOR_GRID, arch.embed_dim), name="to_7x7")(x)
     x = layers.Conv2DTranspose(arch.embed_dim, 4, strides=2, padding="same", activation="relu", name="up0")(x)
     image = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", name="to_image")(x)
@@ -125,7 +143,7 @@ def build_discriminator(arch: TransformerArch, num_classes: int | None = None) -
     grid = IMAGE_SHAPE[0] // arch.patch_size
     x = layers.Conv2D(arch.embed_dim, arch.patch_size, strides=arch.patch_size, name="patch_embedding")(x)
     x = layers.Reshape((grid * grid, arch.embed_dim), name="to_tokens")(x)
-    x = encode(x, arch)
+    x = encode(x, arch, POSITION_STDDEV["discriminator"])
     x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
     probability = layers.Dense(1, activation="sigmoid", name="real_probability")(x)
     return keras.Model(inputs, probability, name="transformer_discriminator")
