@@ -68,6 +68,7 @@ class TrainLoopConfig:
     snapshot_every: int = checked(positive())
     checkpoint_every: int = checked(positive())
     grid_size: int = checked(between(2, 16))
+    tensorboard: bool = checked()
 
     def validate(self, path: str) -> None:
         if self.checkpoint_every % self.snapshot_every:

@@ -38,15 +38,17 @@ class DivergenceError(GanLabError):
 
 @dataclass(frozen=True)
 class OutputPaths:
-    """Where a training stage writes: models and reports are DVC outputs, checkpoints are not."""
+    """Where a training stage writes: models and reports are DVC outputs; checkpoints and the
+    optional TensorBoard logs (written live, for watching a run) are not."""
 
     models: Path
     reports: Path
     checkpoints: Path
+    tensorboard: Path
 
     @classmethod
     def for_stage(cls, name: str, root: Path = Path(".")) -> "OutputPaths":
-        return cls(root / "models" / name, root / "reports" / name, root / "checkpoints" / name)
+        return cls(*(root / folder / name for folder in ("models", "reports", "checkpoints", "tensorboard")))
 
 
 def make_deterministic(seed: int) -> None:
@@ -119,6 +121,27 @@ class Progress:
         )
 
 
+class TensorBoardLog:
+    """With `train.tensorboard: true`: the progress line's numbers as scalars, and each snapshot grid
+    as an image, in TensorBoard's event files (`tensorboard --logdir tensorboard`)."""
+
+    def __init__(self, directory: Path, every: int):
+        self.writer = tf.summary.create_file_writer(str(directory))
+        self.every = every
+
+    def scalars(self, step: int, row: dict) -> None:
+        if step % self.every == 0:
+            with self.writer.as_default(step=step):
+                for key in LOSS_COLUMNS[1:]:
+                    tf.summary.scalar(key, row[key])
+                tf.summary.scalar("images_per_second", row["images_per_second"])
+
+    def image(self, step: int, grid: np.ndarray) -> None:
+        with self.writer.as_default(step=step):
+            tf.summary.image("samples", grid[None, :, :, None])
+        self.writer.flush()
+
+
 # --- checkpoints ---------------------------------------------------------------------------------
 
 def training_state(gan: GAN) -> list:
@@ -177,6 +200,7 @@ def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable
     batches = training_batches(data.x_train, data.y_train, cfg.batch_size, params.seed, start_step=start)
     train_step = tf.function(gan.train_step)
     progress = Progress(params.name, cfg.steps, cfg.batch_size, loop.log_every, write)
+    board = TensorBoardLog(out.tensorboard, loop.log_every) if loop.tensorboard else None
 
     started = time.perf_counter()
     last = started
@@ -192,8 +216,13 @@ def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable
         last = now
         history.append(row)
         progress.update(step, row)
+        if board:
+            board.scalars(step, row)
         if step % loop.snapshot_every == 0 or step == cfg.steps:
-            frames.append(captioned(_render(gan, z, labels, cols), f"step {step}"))
+            grid = _render(gan, z, labels, cols)
+            frames.append(captioned(grid, f"step {step}"))
+            if board:
+                board.image(step, grid)
         if step % loop.checkpoint_every == 0 or step == cfg.steps:
             save_checkpoint(gan, out.checkpoints, step, history, frames, fingerprint)
     wall = time.perf_counter() - started
