@@ -12,6 +12,14 @@ Definitions (features: the classifier's `features` layer; probabilities: its sof
   inception_score      exp(mean KL(p(y|x) || p(y))) with the classifier's softmax; 1 to 10.
   precision, recall    Kynkäänniemi et al. 2019: the fraction of generated samples inside the
                        real k-NN balls, and of real samples inside the generated k-NN balls.
+  density, coverage    Naeem et al. 2020, on the same real k-NN balls: the mean number of real
+                       balls a generated sample lies in, divided by k (about 1 when generated and
+                       real samples are alike); and the fraction of real balls holding at least one
+                       generated sample. Precision counts a sample that lies in any ball, so a few
+                       large balls around outlier real samples can give even one repeated image a
+                       precision of 1; density credits such a sample 1/k per ball instead, and
+                       coverage is near 0 for a collapsed generator, which fills only the few real
+                       balls around the one image it draws.
   confident_fraction   fraction of samples whose top class probability is >= CONFIDENT.
   class_histogram      fraction of samples whose top class is each digit ("0" .. "9").
   digits_covered       digits that at least COVERED_FRACTION of all samples are confidently
@@ -149,6 +157,64 @@ def precision_recall(
     return precision, recall
 
 
+# --- density and coverage ------------------------------------------------------------------------
+
+def ball_hits(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How many balls (`centres[i]`, `radii[i]`) hold each point, and whether each ball holds any point.
+
+    Balls are closed (distance <= radius), as in `fraction_in_balls`, so `(counts > 0).mean()` is
+    precision and a radius of 0 (a duplicated centre) still holds a point on it. One pass over the
+    point-to-centre distances, `DISTANCE_CHUNK` points at a time.
+    """
+    points, centres = np.asarray(points, dtype=np.float64), np.asarray(centres, dtype=np.float64)
+    squared_radii = np.asarray(radii, dtype=np.float64)[None, :] ** 2
+    counts = np.empty(len(points), dtype=np.int64)
+    filled = np.zeros(len(centres), dtype=bool)
+    for start in range(0, len(points), DISTANCE_CHUNK):
+        inside = _squared_distances(points[start:start + DISTANCE_CHUNK], centres) <= squared_radii
+        counts[start:start + DISTANCE_CHUNK] = inside.sum(axis=1)
+        filled |= inside.any(axis=0)
+    return counts, filled
+
+
+def density_coverage(
+    real: np.ndarray, fake: np.ndarray, *, k: int = NEAREST_K, real_radii: np.ndarray | None = None
+) -> tuple[float, float]:
+    """Naeem et al. (2020) density and coverage on the real k-NN balls; pass `real_radii` to reuse them.
+
+    density  = (1 / kM) Σ_j #{real balls holding fake_j}, over the M fake samples. Precision counts
+               a sample in one big ball around a real outlier as fully real, so such a ball can
+               carry a whole collapsed sample set to precision 1; density credits it 1/k per ball.
+    coverage = fraction of real samples whose ball holds a fake sample (their nearest fake sample
+               lies within their k-NN radius). It measures variety on the real balls only, so
+               unlike recall it is not inflated by the large balls of outlier fake samples, and a
+               generator that draws one image covers only the few real balls around it: near 0.
+    """
+    if real_radii is None:
+        real_radii = knn_radii(real, k)
+    counts, filled = ball_hits(fake, real, real_radii)
+    return float(counts.sum() / (k * len(counts))), float(filled.mean())
+
+
+def knn_metrics(
+    real: np.ndarray, fake: np.ndarray, *, k: int = NEAREST_K, real_radii: np.ndarray | None = None
+) -> dict[str, float]:
+    """Precision, recall, density and coverage, as `precision_recall` and `density_coverage` give them.
+
+    Precision, density and coverage share one pass over the fake-to-real distances, so the two
+    extra metrics cost the evaluation no extra pairwise-distance pass.
+    """
+    if real_radii is None:
+        real_radii = knn_radii(real, k)
+    counts, filled = ball_hits(fake, real, real_radii)
+    return {
+        "precision": float((counts > 0).mean()),
+        "recall": fraction_in_balls(real, fake, knn_radii(fake, k)),
+        "density": float(counts.sum() / (k * len(counts))),
+        "coverage": float(filled.mean()),
+    }
+
+
 # --- metrics on the softmax ----------------------------------------------------------------------
 
 def inception_score(probabilities: np.ndarray) -> float:
@@ -214,15 +280,13 @@ def evaluate_features(
     kid, kid_std = kernel_inception_distance(
         reference.features, features, subsets=kid_subsets, subset_size=kid_subset_size
     )
-    precision, recall = precision_recall(reference.features, features, k=reference.k, real_radii=reference.radii)
     report = {
         "n_samples": len(features),
         "fid": frechet_distance(*gaussian_fit(features), reference.mean, reference.cov),
         "kid": kid,
         "kid_std": kid_std,
         "inception_score": inception_score(probabilities),
-        "precision": precision,
-        "recall": recall,
+        **knn_metrics(reference.features, features, k=reference.k, real_radii=reference.radii),
         "confident_fraction": float((probabilities.max(axis=1) >= CONFIDENT).mean()),
         "digits_covered": digits_covered(probabilities),
         "class_histogram": {str(d): float(f) for d, f in enumerate(class_fractions(probabilities))},

@@ -1,5 +1,5 @@
-"""DVC stage `evaluate`: FID, KID, IS, precision/recall and digit coverage of every trained generator,
-with real data (the floor) and an untrained generator (the ceiling) scored the same way.
+"""DVC stage `evaluate`: FID, KID, IS, precision/recall, density/coverage and digit coverage of every
+trained generator, with real data (the floor) and an untrained generator (the ceiling) scored the same way.
 
 Writes under --out: metrics.json (DVC metrics: one entry per generator, `real`, `untrained`),
 class_histograms.json (share of samples read as each digit) and timing.json (wall time, device).
@@ -44,7 +44,7 @@ def main() -> None:
     write_json(args.out / "timing.json", {"seconds": result.seconds, "device": compute_device(), "cpu_count": os.cpu_count()})
     for name, scores in result.metrics.items():
         print(f"{name:>12}: FID {scores['fid']:8.2f}  IS {scores['inception_score']:5.2f}  "
-              f"digits {scores['digits_covered']:>2}  ({result.seconds[name]:.0f} s)")
+              f"coverage {scores['coverage']:.3f}  digits {scores['digits_covered']:>2}  ({result.seconds[name]:.0f} s)")
 
 
 if __name__ == "__main__":

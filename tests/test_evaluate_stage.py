@@ -62,6 +62,7 @@ def test_one_entry_per_generator_plus_the_floor_and_the_ceiling(project):
     for name, scores in metrics.items():
         assert scores["n_samples"] == N_SAMPLES
         assert all(math.isfinite(v) for v in scores.values()), name
+        assert {"precision", "recall", "density", "coverage"} <= set(scores)
         assert ("conditional_accuracy" in scores) == (name == "combined")
         assert "class_histogram" not in scores and "seconds" not in json.dumps(scores)
     assert metrics["real"]["fid"] < min(metrics[name]["fid"] for name in ENTRIES if name != "real")

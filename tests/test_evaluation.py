@@ -106,6 +106,11 @@ def test_real_against_real_is_close(real_report):
     # k=3 balls do not quite cover a manifold: about 0.9 is what real data scores against itself
     assert real_report["recall"] >= 0.85
     assert real_report["precision"] >= 0.85
+    # density's expectation is 1 for two samples of one distribution; coverage's is about
+    # 1 - (N / (N + M))^k for N real and M generated samples: 0.64 for 5,000 and 2,000 at k=3
+    assert real_report["density"] == pytest.approx(1.0, abs=0.2)
+    expected_coverage = 1 - (len(REFERENCE) / (len(REFERENCE) + len(SAMPLE))) ** evaluation.NEAREST_K
+    assert real_report["coverage"] == pytest.approx(expected_coverage, abs=0.05)
     assert real_report["digits_covered"] == 10
     assert real_report["confident_fraction"] >= 0.8
 
@@ -119,6 +124,7 @@ def test_noise_and_constant_images_are_far(classifier, mnist, reference, real_re
         assert real_report["fid"] < 0.05 * report["fid"]
         assert abs(real_report["kid"]) < 0.05 * report["kid"]
         assert report["recall"] <= 0.05
+        assert report["coverage"] <= 0.05
         assert report["digits_covered"] <= 1
 
 
@@ -147,6 +153,7 @@ def test_two_digits_cover_two_and_lose_recall(classifier, mnist, reference, real
     report = evaluation.evaluate_images(classifier, two_digits, reference, kid_subsets=FEW_SUBSETS)
     assert report["digits_covered"] == 2
     assert report["recall"] <= 0.4 < real_report["recall"]
+    assert report["coverage"] <= 0.4 < real_report["coverage"]
     assert report["precision"] >= 0.9  # what it draws is real
     histogram = report["class_histogram"]
     assert histogram["3"] + histogram["7"] >= 0.95
@@ -200,6 +207,65 @@ def test_precision_recall_of_identical_sets_is_one(reference):
     assert evaluation.precision_recall(reference.features, reference.features) == (1.0, 1.0)
     duplicated = np.repeat(reference.features[:50], 4, axis=0)  # k-NN radii of 0
     assert evaluation.precision_recall(duplicated, duplicated) == (1.0, 1.0)
+
+
+def test_density_and_coverage_of_one_distribution():
+    """Two independent samples of one Gaussian: density about 1 (Naeem et al.: E = 1), and coverage
+    about 1 - 2^-k, the expectation for equal sample sizes (0.875 at k = 3); a shifted sample scores
+    lower on both."""
+    rng = np.random.default_rng(5)
+    real, fake = rng.normal(size=(2, 2000, 16))
+    density, coverage = evaluation.density_coverage(real, fake, k=3)
+    assert density == pytest.approx(1.0, abs=0.1)
+    assert coverage == pytest.approx(1 - 2**-3, abs=0.04)
+    shifted_density, shifted_coverage = evaluation.density_coverage(real, fake + 1.0, k=3)
+    assert shifted_density < 0.5 * density and shifted_coverage < 0.5 * coverage
+
+
+def test_a_collapsed_sample_near_an_outlier_has_precision_one_and_no_coverage():
+    """Every fake sample is one point near an outlier real sample, inside only that outlier's large
+    k-NN ball: precision 1, but one real ball of 1,001 covered and density 1/k."""
+    rng = np.random.default_rng(6)
+    outlier = np.zeros(8)
+    outlier[0] = 30.0
+    real = np.vstack([rng.normal(size=(1000, 8)), outlier])
+    fake = np.tile(outlier - np.eye(8)[0], (500, 1))  # 1 from the outlier, about 28 from the rest
+    precision, _ = evaluation.precision_recall(real, fake, k=3)
+    density, coverage = evaluation.density_coverage(real, fake, k=3)
+    assert precision == 1.0
+    assert coverage == 1 / 1001
+    assert density == pytest.approx(1 / 3)
+    metrics = evaluation.knn_metrics(real, fake, k=3)
+    assert (metrics["precision"], metrics["density"], metrics["coverage"]) == (precision, density, coverage)
+
+
+@pytest.mark.parametrize("k, density, coverage", [(1, 1.0, 0.75), (2, 2 / 3, 1.0)])
+def test_density_and_coverage_by_hand(monkeypatch, k, density, coverage):
+    """Real 0, 1, 3, 7 on a line; fake 0.5, 6.2, 20.
+    k=1: radii 1, 1, 2, 4. 0.5 lies in the balls of 0 and 1, 6.2 in that of 7, 20 in none: density
+         (2 + 1 + 0) / (1 * 3) = 1; the ball of 3 (nearest fake 0.5, at 2.5 > 2) is the only one
+         empty: coverage 3/4.
+    k=2: radii 3, 2, 3, 6. 0.5 lies in the balls of 0, 1 and 3, 6.2 in that of 7: density
+         (3 + 1 + 0) / (2 * 3) = 2/3; every ball holds a fake sample: coverage 1.
+    """
+    monkeypatch.setattr(evaluation, "DISTANCE_CHUNK", 2)  # the three fake rows span two chunks
+    real = np.array([[0.0], [1.0], [3.0], [7.0]])
+    fake = np.array([[0.5], [6.2], [20.0]])
+    assert evaluation.density_coverage(real, fake, k=k) == (density, coverage)
+    assert evaluation.knn_metrics(real, fake, k=k)["precision"] == 2 / 3
+
+
+def test_density_and_coverage_in_chunks_match_brute_force(monkeypatch):
+    rng = np.random.default_rng(7)
+    real, fake = rng.normal(size=(40, 3)), rng.normal(0.3, 1.2, size=(30, 3))
+    monkeypatch.setattr(evaluation, "DISTANCE_CHUNK", 7)
+    k = 3
+    radii = np.sort(np.linalg.norm(real[:, None] - real[None], axis=-1), axis=1)[:, k]
+    inside = np.linalg.norm(fake[:, None] - real[None], axis=-1) <= radii[None, :]  # fake x real
+    density, coverage = evaluation.density_coverage(real, fake, k=k)
+    assert density == pytest.approx(inside.sum() / (k * len(fake)))
+    assert coverage == pytest.approx(inside.any(axis=0).mean())
+    assert 0 < coverage < 1 and density > 0  # a case where the counts are not trivial
 
 
 def test_knn_radii_in_chunks_match_brute_force(monkeypatch):

@@ -24,13 +24,16 @@ FAMILIES = {  # section -> (generator, discriminator, conditional)
     "transformer": ("transformer", "transformer", False),
     "combined": ("transformer", "cnn", True),
 }
-SCORES = {  # entry -> (fid, kid, inception_score, precision, recall, digits_covered)
-    "cnn": (20.0, 0.02, 8.5, 0.80, 0.60, 10),
-    "transformer": (60.0, 0.06, 6.0, 0.50, 0.30, 7),
-    "combined": (35.0, 0.04, 7.5, 0.70, 0.50, 9),
-    "real": (2.0, 0.0001, 9.7, 0.75, 0.75, 10),
-    "untrained": (400.0, 0.9, 1.1, 0.0, 0.0, 0),
+SCORES = {  # entry -> (fid, kid, inception_score, precision, recall, density, coverage, digits_covered)
+    "cnn": (20.0, 0.02, 8.5, 0.80, 0.60, 0.90, 0.70, 10),
+    "transformer": (60.0, 0.06, 6.0, 0.50, 0.30, 0.40, 0.30, 7),
+    "combined": (35.0, 0.04, 7.5, 0.70, 0.50, 0.80, 0.55, 10),
+    "real": (2.0, 0.0001, 9.7, 0.75, 0.75, 0.92, 0.83, 10),
+    "untrained": (400.0, 0.9, 1.1, 0.0, 0.0, 0.0, 0.0, 0),
 }
+# A generator that draws one all-black image, as measured in the default run: inside the k-NN balls
+# of two outlier test images, so precision 1 and (here) the highest density and confident share.
+COLLAPSED = (550.0, 26.7, 1.0, 1.0, 0.0, 1.5, 0.0002, 0)
 SPEED = {"cnn": 150.0, "transformer": 40.0, "combined": 60.0}
 
 
@@ -46,9 +49,10 @@ def write_image(path: Path, frames: int = 1) -> None:
 
 
 def scores_entry(name: str, scores: dict) -> dict:
-    fid, kid, inception, precision, recall, digits = scores[name]
+    fid, kid, inception, precision, recall, density, coverage, digits = scores[name]
     entry = {"n_samples": 1000, "fid": fid, "kid": kid, "kid_std": kid / 10, "inception_score": inception,
-             "precision": precision, "recall": recall, "confident_fraction": precision, "digits_covered": digits}
+             "precision": precision, "recall": recall, "density": density, "coverage": coverage,
+             "confident_fraction": precision, "digits_covered": digits}
     if name in FAMILIES and FAMILIES[name][2]:
         entry["conditional_accuracy"] = 0.87
     return entry
@@ -103,7 +107,7 @@ def project(tmp_path: Path) -> Path:
 def test_comparisons_follow_the_numbers(project):
     text = render_report(project)
     assert "**cnn** has the lowest FID (20.00), then combined (35.00), transformer (60.00)." in text
-    assert "**cnn** has the most digits covered (10), then combined (9), transformer (7)." in text
+    assert "**cnn** and **combined** share the most digits covered (10), then transformer (7)." in text
     assert "**cnn** has the fastest training per image (150 images/s)" in text
     assert "**transformer** and **combined** share the smallest generator (400,000 parameters), then cnn" in text
     assert "Only **combined** reports cond. accuracy: 0.870 (a generator that ignores its label" in text
@@ -117,6 +121,56 @@ def test_comparisons_follow_the_numbers(project):
     assert "**transformer** has the fastest training per image (150 images/s)" in text
     assert "better (lower) than the 60.00" in text
     assert "It trained at 150 images/s against 40: 3.8× faster per image." in text
+
+
+def findings_lines(text: str) -> list[str]:
+    start = text.index("- On FID the scale")
+    return text[start:text.index("\n\n", start)].splitlines()
+
+
+def crowned(line: str) -> str:
+    """The names a findings line puts first ("**a** and **b** share the ..."), or "" if none."""
+    match = re.match(r"- (?:\w+: )?((?:\*\*\w+\*\*(?:, | and )?)+) (?:has|share) the ", line)
+    return match[1] if match else ""
+
+
+def test_fidelity_is_density_variety_is_coverage_and_precision_is_a_column(project):
+    text = render_report(project)
+    lines = findings_lines(text)
+    assert "- Fidelity: **cnn** has the highest density (0.900), then combined (0.800); " \
+           "not ranked: transformer (flagged above)." in lines
+    assert "- Variety: **cnn** has the highest coverage (0.700), then combined (0.550), transformer (0.300)." in lines
+    assert "- **transformer** is flagged as missing modes: 7 of 10 digits covered (coverage 0.300)." in "\n".join(lines)
+    assert "highest precision" not in text and "highest recall" not in text
+    assert "| precision ↑ | recall ↑ | density ↑ | coverage ↑ | digits ↑ |" in text
+    assert "| **real** | MNIST train images |" in text and "| 0.920 | 0.830 | 10 |" in text
+    assert "coverage under 0.1, or covering fewer than all" in " ".join(text.split())
+
+
+def test_a_collapsed_model_is_flagged_and_never_called_best(project):
+    """The default run's all-black transformer: precision 1.000 once made it "the highest precision"."""
+    text = render_report(fabricate(project, {**SCORES, "transformer": COLLAPSED}))
+    lines = findings_lines(text)
+    flag = ("- **transformer** is flagged as collapsed: coverage 0.000, under 0.1 (real data: 0.830), and 0 of "
+            "10 digits covered. The rankings a collapsed generator can top (density, confident, cond. accuracy) "
+            "leave it out; its precision of 1.000 only says that its samples fall inside some real images' "
+            "k-NN balls, not that they look real or vary.")
+    assert flag in lines
+    assert "- Fidelity: **cnn** has the highest density (0.900), then combined (0.800); " \
+           "not ranked: transformer (flagged above)." in lines
+    assert "- **cnn** has the most confidently read samples (0.800), then combined (0.700); " \
+           "not ranked: transformer (flagged above)." in lines
+    # the only thing the collapsed model leads on is its size, which says nothing about its samples
+    assert [line for line in lines if "**transformer**" in crowned(line)] == [
+        "- **transformer** and **combined** share the smallest generator (400,000 parameters), then cnn (1,000,000 parameters)."
+    ]
+    assert "coverage 0.000 against 0.700" in text  # the closing comparison shows the collapse too
+
+    everything_collapsed = {**SCORES, **{name: COLLAPSED for name in FAMILIES}}
+    lines = findings_lines(render_report(fabricate(project, everything_collapsed)))
+    assert "- No model is ranked on density: cnn, transformer, combined are flagged above." in lines
+    assert sum("is flagged as collapsed" in line for line in lines) == 3
+    assert not any(crowned(line) for line in lines if "density" in line or "confident" in line)
 
 
 def test_ties_and_the_floor_to_ceiling_scale(project):
