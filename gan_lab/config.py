@@ -60,15 +60,22 @@ def checked(check: Check | None = None) -> Any:
 
 # --- the sections --------------------------------------------------------------------------------
 
+DISTRIBUTE = ("none", "mirrored", "multi_worker")  # gan_lab/distribute.py
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies
+
+
 @dataclass(frozen=True)
 class TrainLoopConfig:
-    """`train:` knobs shared by the three training stages: how often to log, snapshot and checkpoint."""
+    """`train:` knobs shared by the three training stages: how often to log, snapshot and checkpoint,
+    on how many devices to train and in which float precision."""
 
     log_every: int = checked(positive())
     snapshot_every: int = checked(positive())
     checkpoint_every: int = checked(positive())
     grid_size: int = checked(between(2, 16))
     tensorboard: bool = checked()
+    distribute: str = checked(one_of(*DISTRIBUTE))
+    precision: str = checked(one_of(*PRECISIONS))
 
     def validate(self, path: str) -> None:
         if self.checkpoint_every % self.snapshot_every:

@@ -9,6 +9,11 @@ Read this file to understand GAN training. One step:
    loss is the non-saturating -log D(G(z)): it rewards fakes that the discriminator calls real;
 5. each optimizer updates only its own network's weights.
 
+On several devices (gan_lab/distribute.py) every replica runs this same step on its slice of the
+batch; the only traces of that here are `replica_share` (each replica takes its rows of noise
+drawn for the whole batch) and `gradients` (how much each replica's loss counts). In a one-device
+float32 run both do nothing.
+
 Why not the lab's `discriminator.trainable = False` trick? Keras 3 builds a model's train function
 once; toggling `trainable` afterwards does not change what it updates, so in the lab's code the
 discriminator never trains. Two explicit gradient tapes over explicit variable lists cannot go wrong
@@ -16,11 +21,14 @@ that way.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import keras
 import tensorflow as tf
 from keras import ops
 
 from gan_lab.augment import diff_augment
+from gan_lab.distribute import loss_weight, replica_share, skip_together
 
 
 class GAN(keras.Model):
@@ -64,6 +72,30 @@ class GAN(keras.Model):
         step = tf.cast(self.d_optimizer.iterations, tf.int32)
         return tf.stack([tf.constant(self.seed, tf.int32), step * 2 + stream])
 
+    def noise(self, n: tf.Tensor) -> tf.Tensor:
+        """This step's n latent vectors, drawn from the stateless seed of (seed, step)."""
+        return tf.random.stateless_normal((n, self.latent_dim), seed=self.step_seed(0))
+
+    @staticmethod
+    def gradients(tape: tf.GradientTape, loss: tf.Tensor, variables: list, optimizer: keras.optimizers.Optimizer) -> list:
+        """d loss / d variables, as `optimizer.apply` expects them: plain `tape.gradient` on one device
+        in float32. Otherwise the loss's gradient is scaled before back-propagation (the same as
+        differentiating a scaled loss):
+
+        - by 1/replicas on several devices: each replica's loss is a mean over its slice of the
+          batch, and the optimizer sums the replicas' gradients;
+        - by the loss scale under mixed_float16: LossScaleOptimizer has the gradients computed
+          `scale` times larger, so small ones do not underflow in float16, and `apply` divides back
+          (or skips the step and halves the scale if they overflowed: on every replica at once).
+        """
+        weight = loss_weight()
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            scale = tf.cast(optimizer.scale_loss(weight), loss.dtype)
+            return skip_together(tape.gradient(loss, variables, output_gradients=scale))
+        if weight == 1.0:
+            return tape.gradient(loss, variables)
+        return tape.gradient(loss, variables, output_gradients=tf.cast(weight, loss.dtype))
+
     @staticmethod
     def r1_penalty(tape: tf.GradientTape, images: tf.Tensor, real_score: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
         """R1 (Mescheder et al. 2018): the squared gradient of D's logit at real images.
@@ -80,13 +112,13 @@ class GAN(keras.Model):
     def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         real, labels = data
         batch = tf.shape(real)[0]
-        z = tf.random.stateless_normal((batch, self.latent_dim), seed=self.step_seed(0))
+        z = replica_share(self.noise, batch)  # several devices: this replica's rows of the batch's noise
 
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generate(z, labels, training=True)
             images = ops.concatenate([real, fake], axis=0)
             if self.diffaugment:
-                images = diff_augment(images, self.step_seed(1))
+                images = diff_augment(images, self.step_seed(1), share=partial(replica_share, blocks=2))
             both_labels = ops.concatenate([labels, labels], axis=0) if self.conditional else None
             with tf.GradientTape() as input_tape:  # read only by the R1 penalty (pruned from the graph when off)
                 input_tape.watch(images)
@@ -102,8 +134,8 @@ class GAN(keras.Model):
 
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
-        self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
-        self.g_optimizer.apply(g_tape.gradient(g_loss, g_vars), g_vars)
+        self.d_optimizer.apply(self.gradients(d_tape, d_loss, d_vars, self.d_optimizer), d_vars)
+        self.g_optimizer.apply(self.gradients(g_tape, g_loss, g_vars, self.g_optimizer), g_vars)
         return {
             "d_loss": d_loss,
             "g_loss": g_loss,

@@ -22,11 +22,13 @@ import tensorflow as tf
 
 from gan_lab.config import TrainingParams
 from gan_lab.data import NUM_CLASSES, Mnist, training_batches
+from gan_lab.distribute import Distribution, make_distribution, synchronize_batch_norm
 from gan_lab.errors import GanLabError
 from gan_lab.gan import GAN
 from gan_lab.model_io import save_model, write_json
 from gan_lab.models import build_discriminator, build_generator
 from gan_lab.plots import captioned, image_grid, save_gif, save_loss_plot, save_png
+from gan_lab.precision import adam, dtype_policy
 
 LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake", "d_real_accuracy", "d_fake_accuracy"]
 THROUGHPUT_COLUMNS = ["step", "images_per_second"]  # wall-clock figures: kept apart, not hashed by DVC
@@ -57,23 +59,29 @@ def make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def build_gan(params: TrainingParams) -> GAN:
-    cfg = params.gan
+def build_gan(params: TrainingParams, distribution: Distribution | None = None) -> GAN:
+    """The GAN of `params`, in `train.precision`; on several devices (`distribution`), mirrored on each."""
+    cfg, precision = params.gan, params.loop.precision
+    distribution = distribution or Distribution("none", None)
     classes = NUM_CLASSES if cfg.conditional else None
-    gan = GAN(
-        build_generator(cfg.generator, cfg.arch[cfg.generator], cfg.latent_dim, classes),
-        build_discriminator(cfg.discriminator, cfg.arch[cfg.discriminator], classes),
-        cfg.latent_dim,
-        conditional=cfg.conditional,
-        seed=params.seed,
-        label_smoothing=cfg.label_smoothing,
-        diffaugment=cfg.diffaugment,
-        r1_gamma=cfg.r1_gamma,
-    )
-    gan.compile(
-        g_optimizer=keras.optimizers.Adam(cfg.g_lr, beta_1=cfg.beta1, beta_2=cfg.beta2),
-        d_optimizer=keras.optimizers.Adam(cfg.d_lr, beta_1=cfg.beta1, beta_2=cfg.beta2),
-    )
+    with distribution.scope(), dtype_policy(precision):
+        gan = GAN(
+            build_generator(cfg.generator, cfg.arch[cfg.generator], cfg.latent_dim, classes),
+            build_discriminator(cfg.discriminator, cfg.arch[cfg.discriminator], classes),
+            cfg.latent_dim,
+            conditional=cfg.conditional,
+            seed=params.seed,
+            label_smoothing=cfg.label_smoothing,
+            diffaugment=cfg.diffaugment,
+            r1_gamma=cfg.r1_gamma,
+        )
+        if distribution.strategy:  # batch statistics of the global batch, as on one device
+            synchronize_batch_norm(gan.generator)
+            synchronize_batch_norm(gan.discriminator)
+        gan.compile(
+            g_optimizer=adam(precision, cfg.g_lr, cfg.beta1, cfg.beta2),
+            d_optimizer=adam(precision, cfg.d_lr, cfg.beta1, cfg.beta2),
+        )
     return gan
 
 
@@ -189,16 +197,20 @@ def _render(gan: GAN, z: tf.Tensor, labels: tf.Tensor, cols: int) -> np.ndarray:
 def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable[[str], None] = print) -> dict:
     """Train one GAN for `steps` steps, resuming from a checkpoint if one exists; write all outputs."""
     cfg, loop = params.gan, params.loop
+    distribution = make_distribution(loop.distribute)  # first: multi-worker wants it before other TF work
+    distribution.check_batch(cfg.batch_size, params.name)
     make_deterministic(params.seed)
-    gan = build_gan(params)
+    gan = build_gan(params, distribution)
     fingerprint = params_fingerprint(params)
     start, history, frames = restore_checkpoint(gan, out.checkpoints, fingerprint)
     if start:
         write(f"[{params.name}] resuming from checkpoint at step {start}")
     z, labels = fixed_inputs(params)
     cols = loop.grid_size
-    batches = training_batches(data.x_train, data.y_train, cfg.batch_size, params.seed, start_step=start)
-    train_step = tf.function(gan.train_step)
+    batches = distribution.dataset(
+        training_batches(data.x_train, data.y_train, cfg.batch_size, params.seed, start_step=start)
+    )
+    train_step = distribution.compile(gan.train_step)
     progress = Progress(params.name, cfg.steps, cfg.batch_size, loop.log_every, write)
     board = TensorBoardLog(out.tensorboard, loop.log_every) if loop.tensorboard else None
 
@@ -227,14 +239,17 @@ def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable
             save_checkpoint(gan, out.checkpoints, step, history, frames, fingerprint)
     wall = time.perf_counter() - started
 
-    metrics, timing = summarise(params, gan, history, wall, resumed_from=start)
+    metrics, timing = summarise(params, gan, history, wall, resumed_from=start, replicas=distribution.replicas)
     write_outputs(params, gan, history, frames, _render(gan, z, labels, cols), metrics, timing, out)
     shutil.rmtree(out.checkpoints, ignore_errors=True)
     return {**metrics, **timing}
 
 
-def summarise(params: TrainingParams, gan: GAN, history: list[dict], wall: float, resumed_from: int) -> tuple[dict, dict]:
-    """Final losses (mean of the last `log_every` steps) and parameter counts; timing kept apart."""
+def summarise(
+    params: TrainingParams, gan: GAN, history: list[dict], wall: float, resumed_from: int, replicas: int = 1
+) -> tuple[dict, dict]:
+    """Final losses (mean of the last `log_every` steps) and parameter counts; timing (and the number
+    of devices it was measured on) kept apart."""
     frame = pd.DataFrame(history)
     tail = frame.tail(params.loop.log_every)
     metrics = {
@@ -252,6 +267,7 @@ def summarise(params: TrainingParams, gan: GAN, history: list[dict], wall: float
         "steps_timed": int(len(timed)),
         "images_per_second": round(float(timed.median()), 1) if len(timed) else None,
         "resumed_from_step": resumed_from,
+        "replicas": replicas,
     }
     return metrics, timing
 

@@ -4,6 +4,10 @@ Every family exposes the same two builders taking its architecture config, the l
 optional number of classes (conditional GAN). Generators map (z[, label]) to 28x28x1 images in
 [-1, 1] (Tanh); discriminators map (image[, label]) to the probability that the image is real
 (Sigmoid). The training code never needs to know which family it holds.
+
+Those last layers take `conditioning.output_dtype()`: float32 under a mixed-precision policy
+(`train.precision`, gan_lab/precision.py), where the body computes in 16-bit floats but images and
+probabilities, and so the losses, stay float32.
 """
 from __future__ import annotations
 

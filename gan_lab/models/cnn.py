@@ -12,7 +12,7 @@ import keras
 from keras import layers
 
 from gan_lab.config import CnnArch
-from gan_lab.models.conditioning import discriminator_inputs, generator_inputs
+from gan_lab.models.conditioning import discriminator_inputs, generator_inputs, output_dtype
 
 
 def _norm(kind: str, name: str) -> layers.Layer:
@@ -31,7 +31,7 @@ def build_generator(arch: CnnArch, latent_dim: int, num_classes: int | None = No
         )(x)
         x = _norm(arch.g_norm, f"up{i}_norm")(x)
         x = layers.ReLU(name=f"up{i}_relu")(x)
-    image = layers.Conv2DTranspose(1, 7, padding="same", activation="tanh", name="to_image")(x)
+    image = layers.Conv2DTranspose(1, 7, padding="same", activation="tanh", name="to_image", dtype=output_dtype())(x)
     return keras.Model(inputs, image, name="cnn_generator")
 
 
@@ -42,5 +42,5 @@ def build_discriminator(arch: CnnArch, num_classes: int | None = None) -> keras.
         x = layers.LeakyReLU(negative_slope=0.2, name=f"down{i}_lrelu")(x)
         x = layers.Dropout(arch.d_dropout, name=f"down{i}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
-    probability = layers.Dense(1, activation="sigmoid", name="real_probability")(x)
+    probability = layers.Dense(1, activation="sigmoid", name="real_probability", dtype=output_dtype())(x)
     return keras.Model(inputs, probability, name="cnn_discriminator")

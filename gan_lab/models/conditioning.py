@@ -39,3 +39,13 @@ def discriminator_inputs(num_classes: int | None) -> tuple[Inputs, keras.KerasTe
     plane = layers.Embedding(num_classes, 28 * 28, name="label_embedding")(label)
     plane = layers.Reshape(IMAGE_SHAPE, name="label_plane")(plane)
     return [image, label], layers.Concatenate(name="image_and_label")([image, plane])
+
+
+def output_dtype() -> str | None:
+    """dtype of a network's last layer (the generator's tanh image, the discriminator's sigmoid).
+
+    Under a mixed-precision policy (`train.precision`) "float32", so that images, probabilities and
+    the losses stay float32 while the body computes in 16 bits. Under float32 None, the global
+    policy: the same float32 maths, and the saved model files stay byte for byte what they were.
+    """
+    return None if keras.config.dtype_policy().name == "float32" else "float32"

@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from gan_lab.config import MlpArch
-from gan_lab.models.conditioning import IMAGE_SHAPE, discriminator_inputs, generator_inputs
+from gan_lab.models.conditioning import IMAGE_SHAPE, discriminator_inputs, generator_inputs, output_dtype
 
 
 def build_generator(arch: MlpArch, latent_dim: int, num_classes: int | None = None) -> keras.Model:
@@ -22,8 +22,8 @@ def build_generator(arch: MlpArch, latent_dim: int, num_classes: int | None = No
     for i, units in enumerate(arch.hidden_units):
         x = layers.Dense(units, name=f"dense{i}")(x)
         x = layers.LeakyReLU(negative_slope=0.2, name=f"dense{i}_lrelu")(x)
-    x = layers.Dense(math.prod(IMAGE_SHAPE), activation="tanh", name="to_pixels")(x)
-    image = layers.Reshape(IMAGE_SHAPE, name="to_image")(x)
+    x = layers.Dense(math.prod(IMAGE_SHAPE), activation="tanh", name="to_pixels", dtype=output_dtype())(x)
+    image = layers.Reshape(IMAGE_SHAPE, name="to_image", dtype=output_dtype())(x)
     return keras.Model(inputs, image, name="mlp_generator")
 
 
@@ -34,5 +34,5 @@ def build_discriminator(arch: MlpArch, num_classes: int | None = None) -> keras.
         x = layers.Dense(units, name=f"dense{i}")(x)
         x = layers.LeakyReLU(negative_slope=0.2, name=f"dense{i}_lrelu")(x)
         x = layers.Dropout(arch.mlp_dropout, name=f"dense{i}_dropout")(x)
-    probability = layers.Dense(1, activation="sigmoid", name="real_probability")(x)
+    probability = layers.Dense(1, activation="sigmoid", name="real_probability", dtype=output_dtype())(x)
     return keras.Model(inputs, probability, name="mlp_discriminator")

@@ -30,7 +30,7 @@ from keras import layers
 
 from gan_lab.attention import MultiHeadSelfAttention
 from gan_lab.config import TransformerArch
-from gan_lab.models.conditioning import IMAGE_SHAPE, discriminator_inputs, generator_inputs
+from gan_lab.models.conditioning import IMAGE_SHAPE, discriminator_inputs, generator_inputs, output_dtype
 
 GENERATOR_GRID = 7  # the generator attends over 7x7 = 49 tokens, then upsamples twice (x4)
 
@@ -134,7 +134,7 @@ def build_generator(arch: TransformerArch, latent_dim: int, num_classes: int | N
     x = encode(x, arch, POSITION_STDDEV["generator"])
     x = layers.Reshape((GENERATOR_GRID, GENERATOR_GRID, arch.embed_dim), name="to_7x7")(x)
     x = layers.Conv2DTranspose(arch.embed_dim, 4, strides=2, padding="same", activation="relu", name="up0")(x)
-    image = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", name="to_image")(x)
+    image = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", name="to_image", dtype=output_dtype())(x)
     return keras.Model(inputs, image, name="transformer_generator")
 
 
@@ -145,5 +145,5 @@ def build_discriminator(arch: TransformerArch, num_classes: int | None = None) -
     x = layers.Reshape((grid * grid, arch.embed_dim), name="to_tokens")(x)
     x = encode(x, arch, POSITION_STDDEV["discriminator"])
     x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
-    probability = layers.Dense(1, activation="sigmoid", name="real_probability")(x)
+    probability = layers.Dense(1, activation="sigmoid", name="real_probability", dtype=output_dtype())(x)
     return keras.Model(inputs, probability, name="transformer_discriminator")

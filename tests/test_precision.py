@@ -1,0 +1,135 @@
+"""`train.precision`: mixed bfloat16 and float16 train on a CPU, with float32 weights, float32 outputs
+and, for float16, loss scaling that gives the same update as unscaled float32 gradients."""
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+
+from conftest import ROOT, tiny_params
+from gan_lab.config import CnnArch, MlpArch, TransformerArch, load_training
+from gan_lab.data import to_tanh_range
+from gan_lab.gan import GAN
+from gan_lab.model_io import load_model
+from gan_lab.models import build_discriminator, build_generator
+from gan_lab.models.conditioning import output_dtype
+from gan_lab.precision import dtype_policy
+from gan_lab.training import OutputPaths, build_gan, make_deterministic, train
+
+TINY = {
+    "cnn": CnnArch(g_filters=(8, 4), d_filters=(4, 8), g_norm="batch", d_dropout=0.0),
+    "transformer": TransformerArch(embed_dim=8, num_heads=2, depth=1, mlp_ratio=2.0, dropout=0.0, patch_size=7),
+    "mlp": MlpArch(hidden_units=(16, 16), mlp_dropout=0.0),
+}
+COMPUTE_DTYPE = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+
+
+def tiny_cnn_params(precision: str, conditional: bool = False):
+    params = load_training("cnn", ROOT / "params.yaml")
+    return dataclasses.replace(
+        params,
+        loop=dataclasses.replace(params.loop, precision=precision),
+        gan=dataclasses.replace(params.gan, latent_dim=16, batch_size=8, conditional=conditional, arch={"cnn": TINY["cnn"]}),
+    )
+
+
+def batch_of(mnist, n: int = 8):
+    return to_tanh_range(mnist.x_train[:n]), tf.constant(mnist.y_train[:n], tf.int32)
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_train_steps_on_cpu(precision, mnist):
+    make_deterministic(0)
+    gan = build_gan(tiny_cnn_params(precision, conditional=True))
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
+    assert gan.generator.get_layer("up0").compute_dtype == COMPUTE_DTYPE[precision]
+    assert gan.discriminator.get_layer("down0").compute_dtype == COMPUTE_DTYPE[precision]
+    scaled = precision == "mixed_float16"
+    for optimizer in (gan.g_optimizer, gan.d_optimizer):
+        assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer) == scaled
+
+    step = tf.function(gan.train_step)
+    for _ in range(3):
+        logs = step(batch_of(mnist))
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert {v.dtype for v in gan.generator.weights + gan.discriminator.weights} == {"float32"}
+    assert int(gan.d_optimizer.iterations) == 3  # no step skipped for overflowing gradients
+    if scaled:
+        assert float(gan.d_optimizer.dynamic_scale) == 2.0**15
+    z, labels = tf.zeros((2, 16)), tf.constant([3, 7])
+    images = gan.generate(z, labels)
+    assert images.dtype == tf.float32
+    assert gan.discriminate(images, labels).dtype == tf.float32
+
+
+@pytest.mark.parametrize("family", ["cnn", "transformer", "mlp"])
+def test_every_family_ends_in_float32_under_a_mixed_policy(family):
+    assert output_dtype() is None  # float32 policy: the last layers follow it, saved files unchanged
+    with dtype_policy("mixed_bfloat16"):
+        assert output_dtype() == "float32"
+        generator = build_generator(family, TINY[family], 16, 10)
+        discriminator = build_discriminator(family, TINY[family], 10)
+    labels = tf.constant([1, 2])
+    images = generator([tf.zeros((2, 16)), labels])
+    assert images.dtype == tf.float32 and images.shape == (2, 28, 28, 1)
+    assert discriminator([images, labels]).dtype == tf.float32
+    assert {layer.compute_dtype for layer in generator.layers if layer.weights} >= {"bfloat16", "float32"}
+
+
+def test_loss_scaling_gives_the_update_of_unscaled_gradients():
+    """GAN.gradients multiplies the loss's gradient by the loss scale; LossScaleOptimizer divides it
+    back out before Adam. A power-of-two scale makes both exact in float32."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+    x = tf.constant(np.random.default_rng(0).normal(size=(8, 4)), tf.float32)
+    plain, scaled = keras.optimizers.Adam(1e-2), keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-2))
+    for optimizer in (plain, scaled):
+        optimizer.build(model.trainable_variables)
+    start = [v.numpy() for v in model.trainable_variables]
+
+    def gradients(optimizer):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model(x) ** 2)
+        return GAN.gradients(tape, loss, model.trainable_variables, optimizer)
+
+    unscaled, loss_scaled = gradients(plain), gradients(scaled)
+    for g, s in zip(unscaled, loss_scaled):
+        np.testing.assert_array_equal(s.numpy(), g.numpy() * 2.0**15)
+
+    plain.apply(unscaled, model.trainable_variables)
+    after_plain = [v.numpy() for v in model.trainable_variables]
+    for v, value in zip(model.trainable_variables, start):
+        v.assign(value)
+    scaled.apply(loss_scaled, model.trainable_variables)
+    for v, expected in zip(model.trainable_variables, after_plain):
+        np.testing.assert_allclose(v.numpy(), expected, rtol=1e-6, atol=1e-7)
+
+    # An overflowing step is skipped and the scale halved.
+    before = [v.numpy() for v in model.trainable_variables]
+    scaled.apply([tf.fill(g.shape, np.inf) for g in loss_scaled], model.trainable_variables)
+    assert all(np.array_equal(v.numpy(), b) for v, b in zip(model.trainable_variables, before))
+    assert float(scaled.dynamic_scale) == 2.0**14 and int(scaled.iterations) == 1
+
+
+def test_mixed_bfloat16_stage_writes_float32_generator_outputs(tmp_path, mnist):
+    params_file = tmp_path / "params.yaml"
+    raw = tiny_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    raw["train"]["precision"] = "mixed_bfloat16"
+    params_file.write_text(yaml.safe_dump(raw))
+    params = load_training("cnn", params_file)
+    small = type(mnist)(mnist.x_train[:256], mnist.y_train[:256], mnist.x_test[:64], mnist.y_test[:64])
+    out = OutputPaths.for_stage("cnn", tmp_path)
+
+    metrics = train(params, small, out, write=lambda line: None)
+
+    assert np.isfinite(metrics["final_d_loss"]) and np.isfinite(metrics["final_g_loss"])
+    assert keras.config.dtype_policy().name == "float32"
+    generator = load_model(out.models / "generator.keras")
+    assert generator.get_layer("up0").compute_dtype == "bfloat16"  # saved with its policy
+    images = generator(np.zeros((3, params.gan.latent_dim), "float32")).numpy()
+    assert images.dtype == np.float32 and images.shape == (3, 28, 28, 1)
+    assert images.min() >= -1.0 and images.max() <= 1.0
