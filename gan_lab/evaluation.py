@@ -135,15 +135,28 @@ def knn_radii(features: np.ndarray, k: int = NEAREST_K) -> np.ndarray:
     return np.sqrt(radii)
 
 
+def ball_hits(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How many balls (`centres[i]`, `radii[i]`) hold each point, and whether each ball holds any point.
+
+    Balls are closed (distance <= radius), so a radius of 0 (a duplicated centre) still holds a
+    point on it; `(counts > 0).mean()` is the fraction of points in some ball (precision, recall).
+    One pass over the point-to-centre distances, `DISTANCE_CHUNK` points at a time.
+    """
+    points, centres = np.asarray(points, dtype=np.float64), np.asarray(centres, dtype=np.float64)
+    squared_radii = np.asarray(radii, dtype=np.float64)[None, :] ** 2
+    counts = np.empty(len(points), dtype=np.int64)
+    filled = np.zeros(len(centres), dtype=bool)
+    for start in range(0, len(points), DISTANCE_CHUNK):
+        inside = _squared_distances(points[start:start + DISTANCE_CHUNK], centres) <= squared_radii
+        counts[start:start + DISTANCE_CHUNK] = inside.sum(axis=1)
+        filled |= inside.any(axis=0)
+    return counts, filled
+
+
 def fraction_in_balls(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> float:
     """Fraction of `points` that lie within `radii[i]` of some `centres[i]`."""
-    points, centres = np.asarray(points, dtype=np.float64), np.asarray(centres, dtype=np.float64)
-    squared_radii = radii[None, :] ** 2
-    inside = 0
-    for start in range(0, len(points), DISTANCE_CHUNK):
-        squared = _squared_distances(points[start:start + DISTANCE_CHUNK], centres)
-        inside += int((squared <= squared_radii).any(axis=1).sum())
-    return inside / len(points)
+    counts, _ = ball_hits(points, centres, radii)
+    return float((counts > 0).mean())
 
 
 def precision_recall(
@@ -158,24 +171,6 @@ def precision_recall(
 
 
 # --- density and coverage ------------------------------------------------------------------------
-
-def ball_hits(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """How many balls (`centres[i]`, `radii[i]`) hold each point, and whether each ball holds any point.
-
-    Balls are closed (distance <= radius), as in `fraction_in_balls`, so `(counts > 0).mean()` is
-    precision and a radius of 0 (a duplicated centre) still holds a point on it. One pass over the
-    point-to-centre distances, `DISTANCE_CHUNK` points at a time.
-    """
-    points, centres = np.asarray(points, dtype=np.float64), np.asarray(centres, dtype=np.float64)
-    squared_radii = np.asarray(radii, dtype=np.float64)[None, :] ** 2
-    counts = np.empty(len(points), dtype=np.int64)
-    filled = np.zeros(len(centres), dtype=bool)
-    for start in range(0, len(points), DISTANCE_CHUNK):
-        inside = _squared_distances(points[start:start + DISTANCE_CHUNK], centres) <= squared_radii
-        counts[start:start + DISTANCE_CHUNK] = inside.sum(axis=1)
-        filled |= inside.any(axis=0)
-    return counts, filled
-
 
 def density_coverage(
     real: np.ndarray, fake: np.ndarray, *, k: int = NEAREST_K, real_radii: np.ndarray | None = None
@@ -192,7 +187,11 @@ def density_coverage(
     """
     if real_radii is None:
         real_radii = knn_radii(real, k)
-    counts, filled = ball_hits(fake, real, real_radii)
+    return _density_coverage(*ball_hits(fake, real, real_radii), k)
+
+
+def _density_coverage(counts: np.ndarray, filled: np.ndarray, k: int) -> tuple[float, float]:
+    """The two numbers from `ball_hits(fake, real, real_radii)`."""
     return float(counts.sum() / (k * len(counts))), float(filled.mean())
 
 
@@ -207,11 +206,12 @@ def knn_metrics(
     if real_radii is None:
         real_radii = knn_radii(real, k)
     counts, filled = ball_hits(fake, real, real_radii)
+    density, coverage = _density_coverage(counts, filled, k)
     return {
         "precision": float((counts > 0).mean()),
         "recall": fraction_in_balls(real, fake, knn_radii(fake, k)),
-        "density": float(counts.sum() / (k * len(counts))),
-        "coverage": float(filled.mean()),
+        "density": density,
+        "coverage": coverage,
     }
 
 
