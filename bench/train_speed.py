@@ -4,11 +4,18 @@
 
 Recipes are timed interleaved (A B C A B C ...) so that a machine that slows down or speeds up
 during the run affects them alike; the table reports the median seconds per step with min/max.
+(a) and (b) run the lab's networks as the handout builds them, with stock Keras layers; (b+) is (b)
+with this project's implementation of the same networks (`OneChannelConvTranspose` for the last
+generator layer), so that (b) -> (b+) is the layer's gain and (b+) -> (c) the train step's.
+GFLOP/step counts the convolutions and matrix products a compiled step really runs (the graph
+pruned to what updates the weights, TensorFlow's own per-op FLOP formulas); GFLOP/s divides it by
+the step's time, and "of peak" by a float32 matmul's GFLOP/s on this machine.
 Not part of the test suite: it takes minutes.
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import platform
@@ -29,13 +36,38 @@ from gan_lab.config import CnnArch, load_training  # noqa: E402
 from gan_lab.data import load_prepared, to_tanh_range  # noqa: E402
 from gan_lab.gan import GAN  # noqa: E402
 from gan_lab.models import build_discriminator, build_generator  # noqa: E402
+from gan_lab.models.one_channel import OneChannelConvTranspose  # noqa: E402
 from gan_lab.training import build_gan  # noqa: E402
+from tensorflow.python.framework import ops as tf_ops  # noqa: E402  (FLOP statistics of graph ops)
 
 BATCH = 128
 LATENT = 100
 LAB_ARCH = CnnArch(g_filters=(128, 64), d_filters=(64, 128), g_norm="none", d_dropout=0.0)  # the handout's widths
 
-Step = Callable[[], None]
+class Step:
+    """One training step to time; `graph` is its compiled function's graph where there is one."""
+
+    def __init__(self, run: Callable[[], object], graph: tf.Graph | None = None):
+        self.run, self.graph = run, graph
+
+    def __call__(self) -> None:
+        self.run()
+
+
+def stock(model: keras.Model) -> keras.Model:
+    """The same network with Keras' own Conv2DTranspose where this project has OneChannelConvTranspose."""
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, OneChannelConvTranspose):
+            return keras.layers.Conv2DTranspose.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    return keras.models.clone_model(model, clone_function=clone)
+
+
+def lab_networks(project_layers: bool = False) -> tuple[keras.Model, keras.Model]:
+    g, d = build_generator("cnn", LAB_ARCH, LATENT), build_discriminator("cnn", LAB_ARCH)
+    return (g, d) if project_layers else (stock(g), d)
 
 
 def lab_loop(real: np.ndarray) -> Step:
@@ -44,7 +76,7 @@ def lab_loop(real: np.ndarray) -> Step:
     With the freeze fixed: the discriminator's train function is built (by a first call) while it
     is trainable, and only then frozen for the stacked model, so both networks really train.
     """
-    g, d = build_generator("cnn", LAB_ARCH, LATENT), build_discriminator("cnn", LAB_ARCH)
+    g, d = lab_networks()
     d.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss="binary_crossentropy")
     ones, zeros = np.ones((BATCH, 1), "float32"), np.zeros((BATCH, 1), "float32")
     d.train_on_batch(real, ones)
@@ -59,12 +91,12 @@ def lab_loop(real: np.ndarray) -> Step:
         d.train_on_batch(fake, zeros)
         gan.train_on_batch(noise, ones)
 
-    return step
+    return Step(step)
 
 
-def two_tape_step(real: np.ndarray) -> Step:
+def two_tape_step(real: np.ndarray, project_layers: bool = False) -> Step:
     """(b) The TensorFlow DCGAN tutorial's idiom: one tf.function, two tapes, D called twice."""
-    g, d = build_generator("cnn", LAB_ARCH, LATENT), build_discriminator("cnn", LAB_ARCH)
+    g, d = lab_networks(project_layers)
     g_opt, d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
     bce = keras.losses.BinaryCrossentropy()
     images = tf.constant(real)
@@ -80,18 +112,18 @@ def two_tape_step(real: np.ndarray) -> Step:
         g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables))
         d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables))
 
-    return step
+    return Step(step, step.get_concrete_function().graph)
 
 
 def project_step(gan: GAN, real: np.ndarray) -> Step:
     """(c) This project's GAN.train_step, compiled once, as stages/train.py runs it."""
     batch = (tf.constant(real), tf.zeros((BATCH,), tf.int32))
     compiled = tf.function(gan.train_step)
-    return lambda: compiled(batch)
+    return Step(lambda: compiled(batch), compiled.get_concrete_function(batch).graph)
 
 
 def lab_networks_in_project_step(real: np.ndarray) -> Step:
-    gan = GAN(build_generator("cnn", LAB_ARCH, LATENT), build_discriminator("cnn", LAB_ARCH), LATENT)
+    gan = GAN(*lab_networks(project_layers=True), LATENT)
     gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
     return project_step(gan, real)
 
@@ -105,6 +137,22 @@ def matmul_gflops(dtype: tf.DType, n: int = 2048, repeats: int = 10) -> float:
     for _ in range(repeats):
         matmul(a).numpy()
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def step_gflop(graph: tf.Graph) -> float:
+    """Floating-point operations of one step: the ops the weight updates depend on (gradients a tape
+    built but nothing uses are pruned, as TensorFlow prunes them at run time), by TensorFlow's own
+    FLOP formulas; in practice convolutions and matrix products."""
+    targets = [op.name for op in graph.control_outputs] + [t.op.name for t in graph.outputs]
+    needed = {node.name for node in tf.compat.v1.graph_util.extract_sub_graph(graph.as_graph_def(), targets).node}
+    flops = collections.Counter()
+    for op in graph.get_operations():
+        if op.name in needed:
+            try:
+                flops[op.type] += tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value or 0
+            except (ValueError, KeyError):  # ops with no FLOP formula (data movement, optimizer slots)
+                pass
+    return sum(flops.values()) / 1e9
 
 
 def timed(step: Step, steps: int) -> float:
@@ -128,6 +176,7 @@ def main() -> None:
     recipes: dict[str, Step] = {
         "(a) lab loop, freeze fixed": lab_loop(real),
         "(b) two-tape tf.function": two_tape_step(real),
+        "(b+) two-tape, project layers": two_tape_step(real, project_layers=True),
         "(c) project step, lab CNN networks": lab_networks_in_project_step(real),
     }
     for section in ("cnn", "transformer", "combined"):
@@ -146,19 +195,25 @@ def main() -> None:
             samples[name].append(timed(step, steps))
         print(f"round {r + 1}/{rounds} done", flush=True)
 
+    ceiling = {"float32": matmul_gflops(tf.float32), "bfloat16": matmul_gflops(tf.bfloat16)}
     base = statistics.median(samples["(a) lab loop, freeze fixed"])
     tape = statistics.median(samples["(b) two-tape tf.function"])
     rows = []
     print(f"\nbatch {BATCH}, {rounds} rounds x {steps} steps, interleaved\n")
-    print(f"| recipe | s/step (median) | min | max | images/s | vs (a) | vs (b) |\n|---|---|---|---|---|---|---|")
+    print("| recipe | s/step (median) | min | max | images/s | vs (a) | vs (b) | GFLOP/step | GFLOP/s | of peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, values in samples.items():
         med = statistics.median(values)
+        gflop = step_gflop(recipes[name].graph) if recipes[name].graph else None
         row = {"recipe": name, "s_per_step": med, "min": min(values), "max": max(values), "images_per_second": BATCH / med,
-               "speedup_vs_lab_loop": base / med, "speedup_vs_two_tape": tape / med}
+               "speedup_vs_lab_loop": base / med, "speedup_vs_two_tape": tape / med, "gflop_per_step": gflop,
+               "gflop_per_second": gflop / med if gflop else None}
         rows.append(row)
-        print(f"| {name} | {med:.3f} | {min(values):.3f} | {max(values):.3f} | {BATCH / med:.0f} | {base / med:.2f}x | {tape / med:.2f}x |")
-    ceiling = {"float32": matmul_gflops(tf.float32), "bfloat16": matmul_gflops(tf.bfloat16)}
-    print(f"\nmatmul ceiling: float32 {ceiling['float32']:.0f} GFLOP/s, bfloat16 {ceiling['bfloat16']:.0f} GFLOP/s")
+        work = f"{gflop:.1f} | {gflop / med:.0f} | {gflop / med / ceiling['float32']:.0%}" if gflop else "n/a | n/a | n/a"
+        print(f"| {name} | {med:.3f} | {min(values):.3f} | {max(values):.3f} | {BATCH / med:.0f} | {base / med:.2f}x "
+              f"| {tape / med:.2f}x | {work} |")
+    print(f"\nmatmul peak (2048 x 2048): float32 {ceiling['float32']:.0f} GFLOP/s, "
+          f"bfloat16 {ceiling['bfloat16']:.0f} GFLOP/s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "batch": BATCH, "rounds": rounds, "steps_per_round": steps, "quick": args.quick,

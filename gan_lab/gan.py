@@ -7,7 +7,9 @@ Read this file to understand GAN training. One step:
 3. the discriminator scores real and fake images in one call (they are concatenated);
 4. the discriminator's loss rewards calling real images real and fakes fake; the generator's
    loss is the non-saturating -log D(G(z)): it rewards fakes that the discriminator calls real;
-5. each optimizer updates only its own network's weights.
+5. one backward pass through D gives D's gradients and, re-weighted per image, the generator's
+   gradient at its fakes (`generator_over_discriminator`), which runs back through G;
+6. each optimizer updates only its own network's weights.
 
 On several devices (gan_lab/distribute.py) every replica runs this same step on its slice of the
 batch; the only traces of that here are `replica_share` (each replica takes its rows of noise
@@ -77,24 +79,54 @@ class GAN(keras.Model):
         return tf.random.stateless_normal((n, self.latent_dim), seed=self.step_seed(0))
 
     @staticmethod
-    def gradients(tape: tf.GradientTape, loss: tf.Tensor, variables: list, optimizer: keras.optimizers.Optimizer) -> list:
-        """d loss / d variables, as `optimizer.apply` expects them: plain `tape.gradient` on one device
-        in float32. Otherwise the loss's gradient is scaled before back-propagation (the same as
-        differentiating a scaled loss):
+    def gradient_scale(optimizer: keras.optimizers.Optimizer) -> tf.Tensor | float:
+        """How many times d loss / d weights the gradients handed to `optimizer.apply` must be.
 
-        - by 1/replicas on several devices: each replica's loss is a mean over its slice of the
+        1 on one device in float32. Otherwise:
+
+        - 1/replicas on several devices: each replica's loss is a mean over its slice of the
           batch, and the optimizer sums the replicas' gradients;
-        - by the loss scale under mixed_float16: LossScaleOptimizer has the gradients computed
+        - times the loss scale under mixed_float16: LossScaleOptimizer has the gradients computed
           `scale` times larger, so small ones do not underflow in float16, and `apply` divides back
           (or skips the step and halves the scale if they overflowed: on every replica at once).
         """
-        weight = loss_weight()
+        scale = loss_weight()
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            scale = tf.cast(optimizer.scale_loss(weight), loss.dtype)
-            return skip_together(tape.gradient(loss, variables, output_gradients=scale))
-        if weight == 1.0:
-            return tape.gradient(loss, variables)
-        return tape.gradient(loss, variables, output_gradients=tf.cast(weight, loss.dtype))
+            return optimizer.scale_loss(scale)
+        return scale
+
+    @classmethod
+    def gradients(
+        cls,
+        tape: tf.GradientTape,
+        target: tf.Tensor,
+        sources: list,
+        optimizer: keras.optimizers.Optimizer,
+        upstream: tf.Tensor | float = 1.0,
+    ) -> list:
+        """d loss / d sources back-propagated from `target`, scaled as `optimizer.apply` expects them.
+
+        `upstream` is d loss / d target (1 when the target is the loss itself); the scale
+        (`gradient_scale`) multiplies it before back-propagation, the same as differentiating a
+        scaled loss.
+        """
+        upstream = tf.cast(upstream * cls.gradient_scale(optimizer), target.dtype)
+        gradients = tape.gradient(target, sources, output_gradients=upstream)
+        return skip_together(gradients) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else gradients
+
+    @staticmethod
+    def generator_over_discriminator(fake_score: tf.Tensor) -> tf.Tensor:
+        """For each fake image, d g_loss / d p over d d_loss / d p, where p = D(G(z)) is its score.
+
+        The generator's loss -log p and the fake half of the discriminator's loss -log(1 - p) reach
+        a fake image only through its score, and the discriminator scores each image on its own, so
+        their gradients at the image differ by this one number per image: (-1/p) / (1/(1 - p)).
+        It is the non-saturating loss's whole trick: where D rejects a fake (p near 0) the
+        generator's gradient is (1 - p)/p times larger than the discriminator's, not vanishing with
+        it. (Outside Keras' clip [1e-7, 1 - 1e-7] both gradients are 0, and so is the product.)
+        """
+        p = ops.maximum(ops.reshape(fake_score, (-1, 1, 1, 1)), keras.config.epsilon())
+        return -(1.0 - p) / p
 
     @staticmethod
     def r1_penalty(tape: tf.GradientTape, images: tf.Tensor, real_score: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
@@ -132,10 +164,16 @@ class GAN(keras.Model):
                 d_loss += self.r1_gamma / 2 * self.r1_penalty(input_tape, images, real_score, batch)
             g_loss = ops.mean(ops.binary_crossentropy(ops.ones_like(fake_score), fake_score))
 
+        # One backward pass through D serves both networks: D's weights get d_loss's gradient, and
+        # d_loss's gradient at the fake images, re-weighted per image, is g_loss's gradient there,
+        # which then runs back through G alone (no second pass through D for the generator).
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
-        self.d_optimizer.apply(self.gradients(d_tape, d_loss, d_vars, self.d_optimizer), d_vars)
-        self.g_optimizer.apply(self.gradients(g_tape, g_loss, g_vars, self.g_optimizer), g_vars)
+        d_scale = self.gradient_scale(self.d_optimizer)  # read before `apply` may change a loss scale
+        *d_grads, d_loss_at_fake = self.gradients(d_tape, d_loss, d_vars + [fake], self.d_optimizer)
+        g_loss_at_fake = d_loss_at_fake / d_scale * self.generator_over_discriminator(fake_score)
+        self.d_optimizer.apply(d_grads, d_vars)
+        self.g_optimizer.apply(self.gradients(g_tape, fake, g_vars, self.g_optimizer, g_loss_at_fake), g_vars)
         return {
             "d_loss": d_loss,
             "g_loss": g_loss,

@@ -109,6 +109,8 @@ def load_model(path: str | Path, *, compile: bool = False):
     """
     import keras
 
+    import gan_lab.models  # noqa: F401  registers the project's own layers, which the file names
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: model file not found")

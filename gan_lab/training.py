@@ -62,7 +62,7 @@ def make_deterministic(seed: int) -> None:
 def build_gan(params: TrainingParams, distribution: Distribution | None = None) -> GAN:
     """The GAN of `params`, in `train.precision`; on several devices (`distribution`), mirrored on each."""
     cfg, precision = params.gan, params.loop.precision
-    distribution = distribution or Distribution("none", None)
+    distribution = distribution or make_distribution("none")
     classes = NUM_CLASSES if cfg.conditional else None
     with distribution.scope(), dtype_policy(precision):
         gan = GAN(
@@ -75,14 +75,43 @@ def build_gan(params: TrainingParams, distribution: Distribution | None = None) 
             diffaugment=cfg.diffaugment,
             r1_gamma=cfg.r1_gamma,
         )
-        if distribution.strategy:  # batch statistics of the global batch, as on one device
+        if distribution.strategy:  # batch statistics of the global batch, as on one device (D has none)
             synchronize_batch_norm(gan.generator)
-            synchronize_batch_norm(gan.discriminator)
         gan.compile(
             g_optimizer=adam(precision, cfg.g_lr, cfg.beta1, cfg.beta2),
             d_optimizer=adam(precision, cfg.d_lr, cfg.beta1, cfg.beta2),
         )
     return gan
+
+
+@dataclass(frozen=True)
+class Run:
+    """A GAN ready to train: seeded, built on its devices, its train step compiled.
+
+    `train` below drives one; bench/time_to_quality.py and tests/distributed_run.py drive the same
+    set-up without the stage's outputs.
+    """
+
+    params: TrainingParams
+    distribution: Distribution
+    gan: GAN
+    step: Callable[[tuple[tf.Tensor, tf.Tensor]], dict]
+
+    @classmethod
+    def start(cls, params: TrainingParams, distribution: Distribution | None = None) -> "Run":
+        # The strategy first: multi-worker wants it before any other TensorFlow work.
+        distribution = distribution or make_distribution(params.loop.distribute)
+        distribution.check_batch(params.gan.batch_size, params.name)
+        make_deterministic(params.seed)
+        gan = build_gan(params, distribution)
+        return cls(params, distribution, gan, distribution.compile(gan.train_step))
+
+    def batches(self, data: Mnist, start_step: int = 0):
+        """The seeded batch stream from `start_step` on, split over the devices."""
+        cfg = self.params.gan
+        return self.distribution.dataset(
+            training_batches(data.x_train, data.y_train, cfg.batch_size, self.params.seed, start_step=start_step)
+        )
 
 
 def fixed_inputs(params: TrainingParams) -> tuple[tf.Tensor, tf.Tensor]:
@@ -197,27 +226,22 @@ def _render(gan: GAN, z: tf.Tensor, labels: tf.Tensor, cols: int) -> np.ndarray:
 def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable[[str], None] = print) -> dict:
     """Train one GAN for `steps` steps, resuming from a checkpoint if one exists; write all outputs."""
     cfg, loop = params.gan, params.loop
-    distribution = make_distribution(loop.distribute)  # first: multi-worker wants it before other TF work
-    distribution.check_batch(cfg.batch_size, params.name)
-    make_deterministic(params.seed)
-    gan = build_gan(params, distribution)
+    run = Run.start(params)
+    gan = run.gan
     fingerprint = params_fingerprint(params)
     start, history, frames = restore_checkpoint(gan, out.checkpoints, fingerprint)
     if start:
         write(f"[{params.name}] resuming from checkpoint at step {start}")
     z, labels = fixed_inputs(params)
     cols = loop.grid_size
-    batches = distribution.dataset(
-        training_batches(data.x_train, data.y_train, cfg.batch_size, params.seed, start_step=start)
-    )
-    train_step = distribution.compile(gan.train_step)
+    batches = run.batches(data, start_step=start)
     progress = Progress(params.name, cfg.steps, cfg.batch_size, loop.log_every, write)
     board = TensorBoardLog(out.tensorboard, loop.log_every) if loop.tensorboard else None
 
     started = time.perf_counter()
     last = started
     for step, batch in zip(range(start + 1, cfg.steps + 1), batches):
-        logs = {k: float(v) for k, v in train_step(batch).items()}
+        logs = {k: float(v) for k, v in run.step(batch).items()}
         now = time.perf_counter()
         if not all(np.isfinite(v) for v in logs.values()):
             raise DivergenceError(
@@ -239,7 +263,7 @@ def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable
             save_checkpoint(gan, out.checkpoints, step, history, frames, fingerprint)
     wall = time.perf_counter() - started
 
-    metrics, timing = summarise(params, gan, history, wall, resumed_from=start, replicas=distribution.replicas)
+    metrics, timing = summarise(params, gan, history, wall, resumed_from=start, replicas=run.distribution.replicas)
     write_outputs(params, gan, history, frames, _render(gan, z, labels, cols), metrics, timing, out)
     shutil.rmtree(out.checkpoints, ignore_errors=True)
     return {**metrics, **timing}

@@ -54,19 +54,14 @@ def split_cpu(devices: int = 2) -> None:
 
 def run(params, data, distribution, steps: int) -> dict:
     """The loop of gan_lab.training.train without its outputs: per-step logs and the final weights."""
-    from gan_lab.data import training_batches
-    from gan_lab.training import build_gan, make_deterministic
+    from gan_lab.training import Run
 
-    make_deterministic(params.seed)
-    gan = build_gan(params, distribution)
+    training = Run.start(params, distribution)
+    gan = training.gan
     initial = [v.numpy() for v in gan.generator.weights + gan.discriminator.weights]
-    step_fn = distribution.compile(gan.train_step)
-    batches = distribution.dataset(
-        training_batches(data.x_train, data.y_train, params.gan.batch_size, params.seed)
-    )
     logs = []
-    for _, batch in zip(range(steps), batches):
-        logs.append({k: float(v) for k, v in step_fn(batch).items()})
+    for _, batch in zip(range(steps), training.batches(data)):
+        logs.append({k: float(v) for k, v in training.step(batch).items()})
     final = [v.numpy() for v in gan.generator.weights + gan.discriminator.weights]
     optimizer_state = [v.numpy() for v in gan.g_optimizer.variables + gan.d_optimizer.variables]
     return {"gan": gan, "logs": logs, "initial": initial, "final": final, "optimizer_state": optimizer_state}

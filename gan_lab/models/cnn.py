@@ -1,10 +1,11 @@
 """The CNN (DCGAN-style) family of lab Part 1.
 
 Generator: Dense(7*7*256) -> Reshape(7, 7, 256) -> two stride-2 Conv2DTranspose (7->14->28) with
-ReLU -> Conv2DTranspose to one channel with Tanh. Discriminator: two stride-2 Conv2D with
-LeakyReLU(0.2) -> Flatten -> Dense(1) with Sigmoid. These are the lab's layer types and activations;
-batch normalisation in the generator and dropout in the discriminator are the tuning that makes
-them give readable digits in a few CPU minutes (see docs/architecture.md).
+ReLU -> Conv2DTranspose to one channel with Tanh (as `OneChannelConvTranspose`: the same layer, fast
+on CPU). Discriminator: two stride-2 Conv2D with LeakyReLU(0.2) -> Flatten -> Dense(1) with Sigmoid.
+These are the lab's layer types and activations; batch normalisation in the generator and dropout in
+the discriminator are the tuning that makes them give readable digits in a few CPU minutes (see
+docs/architecture.md).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from keras import layers
 
 from gan_lab.config import CnnArch
 from gan_lab.models.conditioning import discriminator_inputs, generator_inputs, output_dtype
+from gan_lab.models.one_channel import OneChannelConvTranspose
 
 
 def _norm(kind: str, name: str) -> layers.Layer:
@@ -31,7 +33,7 @@ def build_generator(arch: CnnArch, latent_dim: int, num_classes: int | None = No
         )(x)
         x = _norm(arch.g_norm, f"up{i}_norm")(x)
         x = layers.ReLU(name=f"up{i}_relu")(x)
-    image = layers.Conv2DTranspose(1, 7, padding="same", activation="tanh", name="to_image", dtype=output_dtype())(x)
+    image = OneChannelConvTranspose(7, activation="tanh", name="to_image", dtype=output_dtype())(x)
     return keras.Model(inputs, image, name="cnn_generator")
 
 
