@@ -2,17 +2,18 @@
 and for the lab's own recipe given eight minutes.
 
     python bench/time_to_quality.py [--sections cnn transformer combined] [--every 500] [--samples 2000]
-                                    [--reference-minutes 8]
+                                    [--reference-minutes 8] [--set cnn.batch_size=128 ...]
 
 Trains each section's default params exactly as `dvc repro` does (same seed, same batches, same
 compiled step) and, every `--every` steps, pauses the clock to score `--samples` images from a
 fixed latent batch: FID on the `train_classifier` features against as many test images. Needs
 `models/classifier/classifier.keras` (`dvc repro train_classifier`). FID on 2,000 samples (and
 2,000 test images) is a noisier estimate than the evaluate stage's 10,000, so compare the curves
-with each other rather than with the report.
+with each other rather than with the report. `--set` changes params as `dvc exp run -S` would (for
+trying other defaults per CPU minute; each is checked by the stages' own loader).
 
 The reference is the best of the lab's recipes measured in issue 7: the handout's CNN networks
-(no batch norm, widths 128/64), batch 128, Adam(2e-4, beta1 0.5) for both, images in [-1, 1], in a
+(bench/lab_networks.py), batch 128, Adam(2e-4, beta1 0.5) for both, images in [-1, 1], in a
 compiled step, trained for `--reference-minutes`. It runs on this project's train step, which is
 faster than the tutorial's two-tape step, so in eight minutes it gets more steps than the lab's
 code would: the comparison favours the reference. Writes a JSON table and a PNG of the curves.
@@ -35,32 +36,38 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.train_speed import LAB_ARCH  # noqa: E402
+from bench.lab_networks import LATENT, handout_discriminator, handout_generator  # noqa: E402
 from gan_lab.classifier import MnistClassifier  # noqa: E402
-from gan_lab.config import TRAINING_SECTIONS, TrainingParams, load_training  # noqa: E402
+from gan_lab.config import TRAINING_SECTIONS, load_training  # noqa: E402
 from gan_lab.data import load_prepared  # noqa: E402
+from gan_lab.distribute import make_distribution  # noqa: E402
+from gan_lab.gan import GAN  # noqa: E402
+from gan_lab.overrides import load_training_with_overrides  # noqa: E402
 from gan_lab.evaluation import frechet_distance, gaussian_fit, reference_stats  # noqa: E402
 from gan_lab.plots import PNG_METADATA  # noqa: E402
-from gan_lab.training import Run  # noqa: E402
+from gan_lab.training import Run, make_deterministic  # noqa: E402
 
 REFERENCE = "lab reference"
 
 
-def lab_reference(minutes: float) -> TrainingParams:
-    """The lab's networks and optimizer settings, with enough steps for `minutes` of training."""
+def lab_reference(minutes: float) -> Run:
+    """The handout's networks and optimizer settings in this project's step, with steps for `minutes`."""
     params = load_training("cnn")
-    gan = dataclasses.replace(params.gan, arch={"cnn": LAB_ARCH}, batch_size=128, g_lr=2e-4, d_lr=2e-4, beta1=0.5,
-                              beta2=0.999, label_smoothing=0.0, diffaugment=False, r1_gamma=0.0,
-                              steps=int(minutes * 60 * 10))  # more than it can do: the clock stops it
-    return dataclasses.replace(params, name=REFERENCE, gan=gan)
+    params = dataclasses.replace(params, name=REFERENCE, gan=dataclasses.replace(
+        params.gan, batch_size=128, steps=int(minutes * 60 * 10)))  # more than it can do: the clock stops it
+    make_deterministic(params.seed)
+    gan = GAN(handout_generator(project_layers=True), handout_discriminator(), LATENT, seed=params.seed)
+    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    return Run(params, make_distribution("none"), gan, tf.function(gan.train_step))
 
 
-def fid_curve(params: TrainingParams, every: int, samples: int, classifier: MnistClassifier, reference, data,
+def fid_curve(run: Run, every: int, samples: int, classifier: MnistClassifier, reference, data,
               budget_seconds: float = float("inf")) -> list[dict]:
     """(step, training seconds, FID) every `every` steps, until the last step or the time budget."""
-    run = Run.start(params)
+    params = run.params
     z = tf.random.stateless_normal((samples, params.gan.latent_dim), seed=[params.seed, -2])
     labels = tf.range(samples) % 10
     rows, trained = [], 0.0
@@ -104,18 +111,27 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", nargs="+", default=list(TRAINING_SECTIONS), choices=TRAINING_SECTIONS)
+    parser.add_argument("--sections", nargs="*", default=list(TRAINING_SECTIONS), choices=TRAINING_SECTIONS)
     parser.add_argument("--every", type=int, default=500, help="score every N steps (default 500)")
     parser.add_argument("--samples", type=int, default=2000, help="images per score (default 2000)")
     parser.add_argument("--reference-minutes", type=float, default=8.0, help="the lab reference's budget (0: skip it)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
     parser.add_argument("--out", type=Path, default=Path("bench/results/time_to_quality"))
     args = parser.parse_args()
+    heads = {a: a.split("=")[0].split(".")[0] for a in args.set}
+    unread = [a for a, head in heads.items() if head not in ("seed", "train", *args.sections)]
+    if unread:
+        parser.error(f"--set {unread[0]}: no section given in --sections reads it")
+    sections = [
+        load_training_with_overrides(s, Path("params.yaml"), [a for a, head in heads.items() if head in ("seed", "train", s)])
+        for s in args.sections
+    ]
 
     data = load_prepared(Path("data/prepared"))
     classifier = MnistClassifier.load(Path("models/classifier/classifier.keras"))
     reference = reference_stats(classifier, data.x_test[: args.samples])
-    rows = [row for section in args.sections
-            for row in fid_curve(load_training(section), args.every, args.samples, classifier, reference, data)]
+    rows = [row for params in sections
+            for row in fid_curve(Run.start(params), args.every, args.samples, classifier, reference, data)]
     summary = {}
     if args.reference_minutes > 0:
         rows += fid_curve(lab_reference(args.reference_minutes), args.every, args.samples, classifier, reference, data,

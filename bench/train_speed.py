@@ -4,9 +4,10 @@
 
 Recipes are timed interleaved (A B C A B C ...) so that a machine that slows down or speeds up
 during the run affects them alike; the table reports the median seconds per step with min/max.
-(a) and (b) run the lab's networks as the handout builds them, with stock Keras layers; (b+) is (b)
-with this project's implementation of the same networks (`OneChannelConvTranspose` for the last
-generator layer), so that (b) -> (b+) is the layer's gain and (b+) -> (c) the train step's.
+(a) and (b) run the lab's networks as the handout builds them (bench/lab_networks.py), with stock
+Keras layers; (b+) is (b) with this project's implementation of the generator's last layer
+(`OneChannelConvTranspose`, same maths), as is (c), so that (b) -> (b+) is the layer's gain and
+(b+) -> (c) the train step's.
 GFLOP/step counts the convolutions and matrix products a compiled step really runs (the graph
 pruned to what updates the weights, TensorFlow's own per-op FLOP formulas); GFLOP/s divides it by
 the step's time, and "of peak" by a float32 matmul's GFLOP/s on this machine.
@@ -18,7 +19,6 @@ import argparse
 import collections
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -32,17 +32,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from gan_lab.config import CnnArch, load_training  # noqa: E402
+from bench.lab_networks import LATENT, handout_discriminator, handout_generator  # noqa: E402
+from gan_lab.config import load_training  # noqa: E402
 from gan_lab.data import load_prepared, to_tanh_range  # noqa: E402
 from gan_lab.gan import GAN  # noqa: E402
-from gan_lab.models import build_discriminator, build_generator  # noqa: E402
-from gan_lab.models.one_channel import OneChannelConvTranspose  # noqa: E402
+from gan_lab.report import cpu_model  # noqa: E402
 from gan_lab.training import build_gan  # noqa: E402
 from tensorflow.python.framework import ops as tf_ops  # noqa: E402  (FLOP statistics of graph ops)
 
 BATCH = 128
-LATENT = 100
-LAB_ARCH = CnnArch(g_filters=(128, 64), d_filters=(64, 128), g_norm="none", d_dropout=0.0)  # the handout's widths
 
 class Step:
     """One training step to time; `graph` is its compiled function's graph where there is one."""
@@ -54,20 +52,8 @@ class Step:
         self.run()
 
 
-def stock(model: keras.Model) -> keras.Model:
-    """The same network with Keras' own Conv2DTranspose where this project has OneChannelConvTranspose."""
-
-    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
-        if isinstance(layer, OneChannelConvTranspose):
-            return keras.layers.Conv2DTranspose.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
-
-    return keras.models.clone_model(model, clone_function=clone)
-
-
 def lab_networks(project_layers: bool = False) -> tuple[keras.Model, keras.Model]:
-    g, d = build_generator("cnn", LAB_ARCH, LATENT), build_discriminator("cnn", LAB_ARCH)
-    return (g, d) if project_layers else (stock(g), d)
+    return handout_generator(project_layers), handout_discriminator()
 
 
 def lab_loop(real: np.ndarray) -> Step:
@@ -217,7 +203,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "batch": BATCH, "rounds": rounds, "steps_per_round": steps, "quick": args.quick,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "tensorflow": tf.__version__},
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "tensorflow": tf.__version__},
         "recipes": rows, "matmul_gflops": ceiling,
     }, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -31,6 +31,7 @@ REPORTS = Path("reports")
 EVALUATION = REPORTS / "evaluation"
 ATTENTION = REPORTS / "attention"
 LOSSES_FIGURE, HISTOGRAMS_FIGURE = "losses.png", "class_histograms.png"
+SPEED = Path("bench/results/train_speed.json")  # written by bench/train_speed.py, committed to git
 CNN, TRANSFORMER = "cnn", "transformer"  # the two sections the lab's closing question compares
 NUM_DIGITS = 10
 
@@ -48,6 +49,7 @@ def input_files() -> list[Path]:
         REPORTS / "classifier" / "metrics.json",
         *(ATTENTION / file for file in ("metrics.json", "grid_random.png", "grid_trained.png",
                                         "heatmap.png", "heatmap_trained.png")),
+        SPEED,
         Path("params.yaml"),
     ]
 
@@ -78,6 +80,7 @@ class ReportData:
     evaluation_timing: dict
     classifier: dict
     attention: dict
+    speed: dict  # bench/train_speed.py's latest table
     losses: dict[str, pd.DataFrame]
     params: dict
     stage_params: dict[str, list[str]]  # dvc.yaml stage -> the params it declares
@@ -99,6 +102,7 @@ def load(root: Path) -> ReportData:
         evaluation_timing=read_json(root / EVALUATION / "timing.json"),
         classifier=read_json(root / REPORTS / "classifier" / "metrics.json"),
         attention=read_json(root / ATTENTION / "metrics.json"),
+        speed=read_json(root / SPEED),
         losses={name: pd.read_csv(root / model_file(name, "losses.csv")) for name in TRAINING_SECTIONS},
         params=read_params(root / "params.yaml"),
         stage_params={stage: [str(p) for p in spec.get("params", [])] for stage, spec in stages.items()},
@@ -223,6 +227,25 @@ def environment_section(data: ReportData) -> str:
         ["GPU", "none: TensorFlow ran on the CPU" if device == "CPU" else device],
     ]
     return table(["", "version or device"], rows)
+
+
+def speed_section(speed: dict) -> str:
+    """bench/train_speed.py's table: the lab's loop, the tutorial's step and this project's, side by side."""
+    def work(row: dict) -> list[str]:
+        if row["gflop_per_step"] is None:
+            return ["n/a"] * 3
+        return [f"{row['gflop_per_step']:.1f}", f"{row['gflop_per_second']:.0f}",
+                f"{row['gflop_per_second'] / speed['matmul_gflops']['float32']:.0%}"]
+
+    rows = [[row["recipe"], f"{row['s_per_step']:.3f}", f"{row['images_per_second']:.0f}",
+             f"{row['speedup_vs_lab_loop']:.2f}×", f"{row['speedup_vs_two_tape']:.2f}×", *work(row)]
+            for row in speed["recipes"]]
+    machine = speed["machine"]
+    intro = (f"Batch {speed['batch']}, median of {speed['rounds']} interleaved rounds of {speed['steps_per_round']} "
+             f"steps per recipe, on {machine['cpu']} ({machine['cores']} cores, TensorFlow {machine['tensorflow']}); "
+             f"a float32 matrix product reaches {speed['matmul_gflops']['float32']:.0f} GFLOP/s there (\"peak\").")
+    header = ["recipe", "s/step", "images/s", "vs (a)", "vs (b)", "GFLOP/step", "GFLOP/s", "of peak"]
+    return intro + "\n\n" + table(header, rows)
 
 
 def params_section(data: ReportData) -> str:
@@ -453,6 +476,7 @@ def placeholders(data: ReportData, link: Links, figures: dict[str, Path]) -> dic
     entries = described_entries(data)
     return {
         "environment": environment_section(data),
+        "speed": speed_section(data.speed),
         "params": params_section(data),
         "n_samples": f"{data.scores[REAL]['n_samples']:,}",
         "classifier_accuracy": f"{data.classifier['test_accuracy']:.2%}",

@@ -90,6 +90,17 @@ def fabricate(root: Path, scores: dict = SCORES, speed: dict = SPEED) -> Path:
     })
     for name in ("grid_random", "grid_trained", "heatmap", "heatmap_trained"):
         write_image(attention / f"{name}.png")
+    write_json(root / "bench" / "results" / "train_speed.json", {
+        "batch": 128, "rounds": 5, "steps_per_round": 20, "quick": False,
+        "machine": {"cpu": "Test CPU", "cores": 2, "tensorflow": "2.21.0"},
+        "matmul_gflops": {"float32": 200.0, "bfloat16": 50.0},
+        "recipes": [
+            {"recipe": "(a) lab loop", "s_per_step": 0.5, "images_per_second": 256.0, "speedup_vs_lab_loop": 1.0,
+             "speedup_vs_two_tape": 0.5, "gflop_per_step": None, "gflop_per_second": None},
+            {"recipe": "(b) two-tape", "s_per_step": 0.25, "images_per_second": 512.0, "speedup_vs_lab_loop": 2.0,
+             "speedup_vs_two_tape": 1.0, "gflop_per_step": 50.0, "gflop_per_second": 200.0},
+        ],
+    })
     (root / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
         "prepare": {"cmd": "python -m stages.prepare"},
@@ -132,6 +143,13 @@ def crowned(line: str) -> str:
     """The names a findings line puts first ("**a** and **b** share the ..."), or "" if none."""
     match = re.match(r"- (?:\w+: )?((?:\*\*\w+\*\*(?:, | and )?)+) (?:has|share) the ", line)
     return match[1] if match else ""
+
+
+def test_speed_table_comes_from_the_benchmark_file(project):
+    text = render_report(project)
+    assert "on Test CPU (2 cores, TensorFlow 2.21.0); a float32 matrix product reaches 200 GFLOP/s" in text
+    assert "| (a) lab loop | 0.500 | 256 | 1.00× | 0.50× | n/a | n/a | n/a |" in text
+    assert "| (b) two-tape | 0.250 | 512 | 2.00× | 1.00× | 50.0 | 200 | 100% |" in text
 
 
 def test_fidelity_is_density_variety_is_coverage_and_precision_is_a_column(project):

@@ -1,0 +1,45 @@
+"""The lab handout's CNN generator and discriminator, layer for layer as its reference code builds them.
+
+The benchmarks compare recipes on these networks. They are not `gan_lab.models.cnn` with the
+handout's widths: that generator puts a ReLU after its Dense projection (DCGAN's pattern, made for
+the batch normalisation in between), and without batch normalisation it collapses to an all-black
+image within 50 steps (seeds 0-3 measured); the handout's projection is linear and trains.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from gan_lab.models.one_channel import OneChannelConvTranspose
+
+LATENT = 100
+
+
+def handout_generator(project_layers: bool = False) -> keras.Model:
+    """Dense(7*7*256) -> Reshape -> Conv2DTranspose 128, 64 (ReLU) -> Conv2DTranspose to 1 channel (Tanh).
+
+    `project_layers`: the last layer as this project computes it (`OneChannelConvTranspose`, same maths).
+    """
+    to_image = (OneChannelConvTranspose(7, activation="tanh") if project_layers
+                else layers.Conv2DTranspose(1, 7, activation="tanh", padding="same"))
+    return keras.Sequential([
+        keras.Input((LATENT,)),
+        layers.Dense(7 * 7 * 256),
+        layers.Reshape((7, 7, 256)),
+        layers.Conv2DTranspose(128, 4, strides=2, padding="same", activation="relu"),
+        layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu"),
+        to_image,
+    ], name="handout_generator")
+
+
+def handout_discriminator() -> keras.Model:
+    """Conv2D 64, 128 (stride 2, LeakyReLU 0.2) -> Flatten -> Dense(1, Sigmoid)."""
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        layers.Conv2D(64, 4, strides=2, padding="same"),
+        layers.LeakyReLU(0.2),
+        layers.Conv2D(128, 4, strides=2, padding="same"),
+        layers.LeakyReLU(0.2),
+        layers.Flatten(),
+        layers.Dense(1, activation="sigmoid"),
+    ], name="handout_discriminator")
