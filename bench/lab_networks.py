@@ -20,14 +20,14 @@ def handout_generator(project_layers: bool = False) -> keras.Model:
 
     `project_layers`: the last layer as this project computes it (`OneChannelConvTranspose`, same maths).
     """
-    to_image = (OneChannelConvTranspose(7, activation="tanh") if project_layers
-                else layers.Conv2DTranspose(1, 7, activation="tanh", padding="same"))
+    to_image = (OneChannelConvTranspose(7, activation="tanh", name="to_image") if project_layers
+                else layers.Conv2DTranspose(1, 7, activation="tanh", padding="same", name="to_image"))
     return keras.Sequential([
         keras.Input((LATENT,)),
-        layers.Dense(7 * 7 * 256),
+        layers.Dense(7 * 7 * 256, name="project"),
         layers.Reshape((7, 7, 256)),
-        layers.Conv2DTranspose(128, 4, strides=2, padding="same", activation="relu"),
-        layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu"),
+        layers.Conv2DTranspose(128, 4, strides=2, padding="same", activation="relu", name="up0"),
+        layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu", name="up1"),
         to_image,
     ], name="handout_generator")
 
@@ -36,10 +36,10 @@ def handout_discriminator() -> keras.Model:
     """Conv2D 64, 128 (stride 2, LeakyReLU 0.2) -> Flatten -> Dense(1, Sigmoid)."""
     return keras.Sequential([
         keras.Input((28, 28, 1)),
-        layers.Conv2D(64, 4, strides=2, padding="same"),
+        layers.Conv2D(64, 4, strides=2, padding="same", name="down0"),
         layers.LeakyReLU(0.2),
-        layers.Conv2D(128, 4, strides=2, padding="same"),
+        layers.Conv2D(128, 4, strides=2, padding="same", name="down1"),
         layers.LeakyReLU(0.2),
         layers.Flatten(),
-        layers.Dense(1, activation="sigmoid"),
+        layers.Dense(1, activation="sigmoid", name="real_probability"),
     ], name="handout_discriminator")

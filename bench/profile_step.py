@@ -4,8 +4,8 @@
 
 Recipes are bench/train_speed.py's compiled ones, at batch 128: `b` (the tutorial's two-tape step on
 the handout's networks, stock Keras layers), `b+` (the same with this project's last generator
-layer), `c` (this project's step on those networks), or a params section (`cnn`, `transformer`, `combined`: that stage's defaults).
-Prints the ops that took longest (milliseconds per step, summed over TensorFlow's threads, which
+layer), `c` (this project's step on those networks), or a params section (`cnn`, `transformer`,
+`combined`: that stage's defaults). Prints the ops that took longest (milliseconds per step, summed over TensorFlow's threads, which
 overlap, so the column adds up to more than the wall time) and the same time summed per layer and
 pass. Not part of the test suite.
 """
@@ -54,7 +54,7 @@ def op_times(trace_dir: Path) -> collections.Counter:
                     continue
                 for event in line.events:
                     name = plane.event_metadata[event.metadata_id].name
-                    if ":" in name:  # "scope/op:OpType"; the executor's own bookkeeping events have no type
+                    if re.fullmatch(r"[^:]+:[^:]+", name):  # "scope/op:OpType", not "ExecutorState::Process"
                         total[name] += event.duration_ps / 1e6
     return total
 
@@ -62,6 +62,8 @@ def op_times(trace_dir: Path) -> collections.Counter:
 def layer_of(op: str) -> str:
     """'gradient_tape/cnn_generator_1/up1_1/conv_transpose/...:Type' -> 'cnn_generator/up1 backward'."""
     scope = op.split(":")[0].split("/")
+    if len(scope) == 1:  # e.g. the gradient ops of a tf.custom_gradient, created outside any layer
+        return f"{scope[0]} (no layer scope)"
     backward = scope[0] == "gradient_tape"
     parts = [re.sub(r"_\d+$", "", p) for p in scope[1 if backward else 0:][:2]]
     return "/".join(parts) + (" backward" if backward else " forward")
@@ -90,7 +92,8 @@ def main() -> None:
 
     per_step = {name: us / args.steps / 1000 for name, us in ops.items()}
     busy = sum(per_step.values())
-    print(f"recipe {args.recipe}: {wall:.1f} ms/step wall under the profiler; ops {busy:.1f} ms/step summed over threads\n")
+    print(f"recipe {args.recipe}: {wall:.1f} ms/step wall under the profiler; "
+          f"ops {busy:.1f} ms/step summed over threads\n")
     print("| ms/step | share | op |\n|---|---|---|")
     for name, ms in sorted(per_step.items(), key=lambda kv: -kv[1])[: args.top]:
         print(f"| {ms:.1f} | {ms / busy:.0%} | `{name}` |")
