@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from gan_lab.gan import GAN
 from gan_lab.models.one_channel import OneChannelConvTranspose
 
 LATENT = 100
@@ -43,3 +44,10 @@ def handout_discriminator() -> keras.Model:
         layers.Flatten(),
         layers.Dense(1, activation="sigmoid", name="real_probability"),
     ], name="handout_discriminator")
+
+
+def handout_gan(seed: int = 0) -> GAN:
+    """The handout's networks in this project's train step, with the lab's Adam(2e-4, beta1 0.5) for both."""
+    gan = GAN(handout_generator(project_layers=True), handout_discriminator(), LATENT, seed=seed)
+    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    return gan

@@ -36,15 +36,13 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.lab_networks import LATENT, handout_discriminator, handout_generator  # noqa: E402
+from bench.lab_networks import handout_gan  # noqa: E402
 from gan_lab.classifier import MnistClassifier  # noqa: E402
 from gan_lab.config import TRAINING_SECTIONS, load_training  # noqa: E402
 from gan_lab.data import load_prepared  # noqa: E402
 from gan_lab.distribute import make_distribution  # noqa: E402
-from gan_lab.gan import GAN  # noqa: E402
 from gan_lab.overrides import load_training_with_overrides  # noqa: E402
 from gan_lab.evaluation import frechet_distance, gaussian_fit, reference_stats  # noqa: E402
 from gan_lab.plots import PNG_METADATA  # noqa: E402
@@ -59,8 +57,7 @@ def lab_reference(minutes: float) -> Run:
     params = dataclasses.replace(params, name=REFERENCE, gan=dataclasses.replace(
         params.gan, batch_size=128, steps=int(minutes * 60 * 10)))  # more than it can do: the clock stops it
     make_deterministic(params.seed)
-    gan = GAN(handout_generator(project_layers=True), handout_discriminator(), LATENT, seed=params.seed)
-    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    gan = handout_gan(params.seed)
     return Run(params, make_distribution("none"), gan, tf.function(gan.train_step))
 
 

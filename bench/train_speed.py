@@ -32,7 +32,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.lab_networks import LATENT, handout_discriminator, handout_generator  # noqa: E402
+from bench.lab_networks import LATENT, handout_discriminator, handout_gan, handout_generator  # noqa: E402
 from gan_lab.config import load_training  # noqa: E402
 from gan_lab.data import load_prepared, to_tanh_range  # noqa: E402
 from gan_lab.gan import GAN  # noqa: E402
@@ -109,9 +109,7 @@ def project_step(gan: GAN, real: np.ndarray) -> Step:
 
 
 def lab_networks_in_project_step(real: np.ndarray) -> Step:
-    gan = GAN(*lab_networks(project_layers=True), LATENT)
-    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
-    return project_step(gan, real)
+    return project_step(handout_gan(), real)
 
 
 def matmul_gflops(dtype: tf.DType, n: int = 2048, repeats: int = 10) -> float:
