@@ -36,7 +36,7 @@ from bench.lab_networks import LATENT, handout_discriminator, handout_gan, hando
 from gan_lab.config import load_training  # noqa: E402
 from gan_lab.data import load_prepared, to_tanh_range  # noqa: E402
 from gan_lab.gan import GAN  # noqa: E402
-from gan_lab.report import cpu_model  # noqa: E402
+from gan_lab.machine import cpu_model  # noqa: E402
 from gan_lab.training import build_gan  # noqa: E402
 from tensorflow.python.framework import ops as tf_ops  # noqa: E402  (FLOP statistics of graph ops)
 

@@ -13,8 +13,8 @@ Read this file to understand GAN training. One step:
 
 On several devices (gan_lab/distribute.py) every replica runs this same step on its slice of the
 batch; the only traces of that here are `replica_share` (each replica takes its rows of noise
-drawn for the whole batch) and `gradients` (how much each replica's loss counts). In a one-device
-float32 run both do nothing.
+drawn for the whole batch) and `gradient_scale` (how much each replica's loss counts). In a
+one-device float32 run both do nothing.
 
 Why not the lab's `discriminator.trainable = False` trick? Keras 3 builds a model's train function
 once; toggling `trainable` afterwards does not change what it updates, so in the lab's code the
@@ -95,23 +95,20 @@ class GAN(keras.Model):
             return optimizer.scale_loss(scale)
         return scale
 
-    @classmethod
+    @staticmethod
     def gradients(
-        cls,
         tape: tf.GradientTape,
         target: tf.Tensor,
         sources: list,
         optimizer: keras.optimizers.Optimizer,
-        upstream: tf.Tensor | float = 1.0,
+        upstream: tf.Tensor | float,
     ) -> list:
-        """d loss / d sources back-propagated from `target`, scaled as `optimizer.apply` expects them.
+        """d loss / d sources back-propagated from `target`, as `optimizer.apply` expects them.
 
-        `upstream` is d loss / d target (1 when the target is the loss itself); the scale
-        (`gradient_scale`) multiplies it before back-propagation, the same as differentiating a
-        scaled loss.
+        `upstream` is d loss / d target (1 when the target is the loss itself) already multiplied
+        by `gradient_scale(optimizer)`: the same as differentiating the scaled loss.
         """
-        upstream = tf.cast(upstream * cls.gradient_scale(optimizer), target.dtype)
-        gradients = tape.gradient(target, sources, output_gradients=upstream)
+        gradients = tape.gradient(target, sources, output_gradients=tf.cast(upstream, target.dtype))
         return skip_together(gradients) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else gradients
 
     @staticmethod
@@ -170,10 +167,11 @@ class GAN(keras.Model):
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
         d_scale = self.gradient_scale(self.d_optimizer)  # read before `apply` may change a loss scale
-        *d_grads, d_loss_at_fake = self.gradients(d_tape, d_loss, d_vars + [fake], self.d_optimizer)
+        g_scale = self.gradient_scale(self.g_optimizer)
+        *d_grads, d_loss_at_fake = self.gradients(d_tape, d_loss, d_vars + [fake], self.d_optimizer, d_scale)
         g_loss_at_fake = d_loss_at_fake / d_scale * self.generator_over_discriminator(fake_score)
         self.d_optimizer.apply(d_grads, d_vars)
-        self.g_optimizer.apply(self.gradients(g_tape, fake, g_vars, self.g_optimizer, g_loss_at_fake), g_vars)
+        self.g_optimizer.apply(self.gradients(g_tape, fake, g_vars, self.g_optimizer, g_loss_at_fake * g_scale), g_vars)
         return {
             "d_loss": d_loss,
             "g_loss": g_loss,

@@ -105,11 +105,10 @@ def save_model(model, path: str | Path) -> None:
 def load_model(path: str | Path, *, compile: bool = False):
     """Load a `.keras` file with `safe_mode=True` (no arbitrary code), for inference by default.
 
-    A missing or unreadable file is a DataError naming it.
+    A missing or unreadable file is a DataError naming it. Safe mode rebuilds only registered
+    classes: generators and discriminators load through `gan_lab.models.load_network`.
     """
     import keras
-
-    import gan_lab.models  # noqa: F401  registers the project's own layers, which the file names
 
     path = Path(path)
     if not path.is_file():

@@ -7,7 +7,6 @@ report renders. No TensorFlow is imported, so a template edit re-renders in seco
 """
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import platform
@@ -22,6 +21,7 @@ import yaml
 
 from gan_lab.config import TRAINING_SECTIONS, read_params
 from gan_lab.errors import DataError, GanLabError
+from gan_lab.machine import cpu_model, package_version
 from gan_lab.model_evaluation import REAL, UNTRAINED, UNTRAINED_ARCHITECTURE
 from gan_lab.model_io import atomic_write
 from gan_lab.report_figures import save_class_histograms, save_losses_side_by_side
@@ -195,26 +195,6 @@ def ranking(values: dict[str, float], measure: Measure) -> str:
 
 
 # --- the sections --------------------------------------------------------------------------------
-
-def package_version(module: str) -> str:
-    """The version of whichever installed distribution provides `module` (TensorFlow may be tensorflow-cpu)."""
-    for distribution in importlib.metadata.packages_distributions().get(module, [module]):
-        try:
-            return importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "not installed"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 def environment_section(data: ReportData) -> str:
     device = data.evaluation_timing["device"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from gan_lab.data import NUM_CLASSES
 from gan_lab.errors import ConfigError
-from gan_lab.model_io import atomic_write, load_model
+from gan_lab.model_io import atomic_write
 
 if TYPE_CHECKING:
     import keras
@@ -25,9 +25,9 @@ OUTPUT_FORMATS = (GRID_FORMAT, ARRAY_FORMAT)
 
 def load_generator(path: str | Path) -> keras.Model:
     """Load a generator file in safe mode; a missing or unreadable file is a DataError naming it."""
-    import gan_lab.models  # noqa: F401  registers the custom layers (Transformer family) safe mode may load
+    from gan_lab.models import load_network  # imports Keras: only when a generator is needed
 
-    return load_model(path)
+    return load_network(path)
 
 
 def is_conditional(generator: keras.Model) -> bool:

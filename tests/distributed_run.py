@@ -168,7 +168,7 @@ def overflow(args) -> dict:
             if args.keras_alone:
                 gradients = tape.gradient(scaled_loss, [weights])
             else:
-                gradients = GAN.gradients(tape, loss, [weights], optimizer)
+                gradients = GAN.gradients(tape, loss, [weights], optimizer, GAN.gradient_scale(optimizer))
             optimizer.apply(gradients, [weights])
 
         strategy.run(on_replica)

@@ -17,8 +17,8 @@ from gan_lab import config
 from gan_lab.config import CnnArch, MlpArch, TransformerArch, load_training
 from gan_lab.data import Mnist, to_tanh_range
 from gan_lab.gan import GAN
-from gan_lab.model_io import load_model, save_model
-from gan_lab.models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
+from gan_lab.model_io import save_model
+from gan_lab.models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator, load_network
 from gan_lab.models.transformer import TransformerBlock
 from gan_lab.training import OutputPaths, train
 
@@ -175,7 +175,7 @@ def test_saved_transformer_generator_reloads_with_identical_outputs(tmp_path, cl
     g = build_generator("transformer", ARCHS["transformer"], LATENT, classes)
     inputs = [latent(4), np.arange(4)] if classes else latent(4)
     save_model(g, tmp_path / "generator.keras")
-    loaded = load_model(tmp_path / "generator.keras")  # safe_mode=True: only registered classes
+    loaded = load_network(tmp_path / "generator.keras")  # safe_mode=True: only registered classes
     np.testing.assert_array_equal(g(inputs, training=False).numpy(), loaded(inputs, training=False).numpy())
 
 

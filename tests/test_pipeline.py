@@ -9,7 +9,7 @@ import yaml
 from PIL import Image
 
 from conftest import run
-from gan_lab.model_io import load_model
+from gan_lab.models import load_network
 
 LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake", "d_real_accuracy", "d_fake_accuracy"]
 TRAINING_SECTIONS = ("cnn", "transformer", "combined")
@@ -44,7 +44,7 @@ def assert_training_outputs(repo, section: str, params: dict) -> None:
     assert {"final_d_loss", "final_g_loss", "generator_parameters", "discriminator_parameters"} <= set(metrics)
     timing = json.loads((reports / "timing.json").read_text())
     assert timing["wall_seconds"] > 0 and timing["images_per_second"] > 0
-    generator, discriminator = (load_model(models / f"{network}.keras") for network in ("generator", "discriminator"))
+    generator, discriminator = (load_network(models / f"{network}.keras") for network in ("generator", "discriminator"))
     z, labels = np.zeros((3, params[section]["latent_dim"]), "float32"), np.arange(3)
     conditional = params[section]["conditional"]
     images = generator([z, labels] if conditional else z).numpy()

@@ -14,8 +14,7 @@ from conftest import ROOT, tiny_params
 from gan_lab.config import CnnArch, MlpArch, TransformerArch, load_training
 from gan_lab.data import to_tanh_range
 from gan_lab.gan import GAN
-from gan_lab.model_io import load_model
-from gan_lab.models import build_discriminator, build_generator
+from gan_lab.models import build_discriminator, build_generator, load_network
 from gan_lab.models.conditioning import output_dtype
 from gan_lab.precision import dtype_policy
 from gan_lab.training import OutputPaths, build_gan, make_deterministic, train
@@ -94,7 +93,7 @@ def test_loss_scaling_gives_the_update_of_unscaled_gradients():
     def gradients(optimizer):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(model(x) ** 2)
-        return GAN.gradients(tape, loss, model.trainable_variables, optimizer)
+        return GAN.gradients(tape, loss, model.trainable_variables, optimizer, GAN.gradient_scale(optimizer))
 
     unscaled, loss_scaled = gradients(plain), gradients(scaled)
     for g, s in zip(unscaled, loss_scaled):
@@ -128,7 +127,7 @@ def test_mixed_bfloat16_stage_writes_float32_generator_outputs(tmp_path, mnist):
 
     assert np.isfinite(metrics["final_d_loss"]) and np.isfinite(metrics["final_g_loss"])
     assert keras.config.dtype_policy().name == "float32"
-    generator = load_model(out.models / "generator.keras")
+    generator = load_network(out.models / "generator.keras")
     assert generator.get_layer("up0").compute_dtype == "bfloat16"  # saved with its policy
     images = generator(np.zeros((3, params.gan.latent_dim), "float32")).numpy()
     assert images.dtype == np.float32 and images.shape == (3, 28, 28, 1)

@@ -11,10 +11,12 @@ probabilities, and so the losses, stay float32.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import keras
 
+from gan_lab.model_io import load_model
 from gan_lab.models import cnn, mlp, transformer
 
 GeneratorBuilder = Callable[[Any, int, int | None], keras.Model]
@@ -38,3 +40,12 @@ def build_generator(family: str, arch: Any, latent_dim: int, num_classes: int | 
 
 def build_discriminator(family: str, arch: Any, num_classes: int | None = None) -> keras.Model:
     return DISCRIMINATORS[family](arch, num_classes)
+
+
+def load_network(path: str | Path) -> keras.Model:
+    """Load a generator or discriminator file in safe mode (a missing or unreadable one: DataError).
+
+    Safe mode rebuilds only registered classes; importing this package registered the project's own
+    layers (Transformer blocks, `OneChannelConvTranspose`), so load networks through here.
+    """
+    return load_model(path)
