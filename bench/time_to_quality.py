@@ -76,7 +76,8 @@ def fid_curve(run: Run, every: int, samples: int, classifier: MnistClassifier, r
             continue
         float(logs["g_loss"])  # wait for the step to finish before reading the clock
         trained += time.perf_counter() - start
-        images = run.gan.generate(z, labels).numpy()
+        with run.gan.averaged_generator():  # what the stage would save
+            images = run.gan.generate(z, labels).numpy()
         fid = frechet_distance(*gaussian_fit(classifier.features(images)), reference.mean, reference.cov)
         rows.append({"section": params.name, "step": step, "train_seconds": round(trained, 1), "fid": round(fid, 2)})
         print(f"[{params.name}] step {step:>5}  {trained:6.0f} s  FID {fid:7.2f}", flush=True)

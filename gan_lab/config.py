@@ -147,6 +147,7 @@ class GanConfig:
     d_lr: float = checked(between(0.0, 1.0, open_low=True))
     beta1: float = checked(between(0.0, 1.0, open_high=True))
     beta2: float = checked(between(0.0, 1.0, open_high=True))
+    g_ema: float = checked(between(0.0, 1.0, open_high=True))  # 0: off
     label_smoothing: float = checked(between(0.0, 0.5))
     diffaugment: bool = checked()
     r1_gamma: float = checked(between(0.0, 1000.0))

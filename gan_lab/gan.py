@@ -23,6 +23,8 @@ that way.
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from functools import partial
 
 import keras
@@ -65,6 +67,28 @@ class GAN(keras.Model):
 
     def generate(self, z: tf.Tensor, labels: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
         return self.generator([z, labels] if self.conditional else z, training=training)
+
+    @contextlib.contextmanager
+    def averaged_generator(self) -> Iterator[None]:
+        """Inside the block, the generator holds the moving average of its weights, if it keeps one.
+
+        With `g_ema` > 0 the generator's optimizer averages the weights after every update (Keras'
+        `use_ema`). A GAN's weights orbit a good solution from step to step, and their average
+        sits nearer its centre (Yazici et al. 2019), so the samples, GIF frames and saved
+        generator come from it. Training never sees the average: the raw weights come back on exit.
+        """
+        optimizer = getattr(self.g_optimizer, "inner_optimizer", self.g_optimizer)  # under loss scaling
+        if not optimizer.use_ema:
+            yield
+            return
+        weights = self.generator.trainable_variables
+        raw = [w.numpy() for w in weights]
+        optimizer.finalize_variable_values(weights)
+        try:
+            yield
+        finally:
+            for weight, value in zip(weights, raw):
+                weight.assign(value)
 
     def discriminate(self, images: tf.Tensor, labels: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
         return self.discriminator([images, labels] if self.conditional else images, training=training)

@@ -78,7 +78,7 @@ def build_gan(params: TrainingParams, distribution: Distribution | None = None) 
         if distribution.strategy:  # batch statistics of the global batch, as on one device (D has none)
             synchronize_batch_norm(gan.generator)
         gan.compile(
-            g_optimizer=adam(precision, cfg.g_lr, cfg.beta1, cfg.beta2),
+            g_optimizer=adam(precision, cfg.g_lr, cfg.beta1, cfg.beta2, ema=cfg.g_ema),
             d_optimizer=adam(precision, cfg.d_lr, cfg.beta1, cfg.beta2),
         )
     return gan
@@ -220,7 +220,8 @@ def restore_checkpoint(gan: GAN, directory: Path, fingerprint: str) -> tuple[int
 # --- the loop ------------------------------------------------------------------------------------
 
 def _render(gan: GAN, z: tf.Tensor, labels: tf.Tensor, cols: int) -> np.ndarray:
-    return image_grid(gan.generate(z, labels, training=False).numpy(), cols)
+    with gan.averaged_generator():
+        return image_grid(gan.generate(z, labels, training=False).numpy(), cols)
 
 
 def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable[[str], None] = print) -> dict:
@@ -312,7 +313,8 @@ def write_outputs(
         models, reports = staging / "models", staging / "reports"
         models.mkdir()
         reports.mkdir()
-        save_model(gan.generator, models / "generator.keras")
+        with gan.averaged_generator():  # what the samples showed: the weights' average, if kept (g_ema)
+            save_model(gan.generator, models / "generator.keras")
         save_model(gan.discriminator, models / "discriminator.keras")
         frame = pd.DataFrame(history)
         for name, columns in (("losses.csv", LOSS_COLUMNS), ("throughput.csv", THROUGHPUT_COLUMNS)):
