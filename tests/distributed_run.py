@@ -35,7 +35,10 @@ ARCH = CnnArch(g_filters=(8, 4), d_filters=(4, 8), g_norm="batch", d_dropout=0.0
 
 
 def tiny_params(steps: int, batch_size: int, distribute: str, precision: str = "float32", **gan):
+    """The cnn section, small, at the learning rates the tolerances in test_distribute.py were
+    measured at (a larger step amplifies float rounding differences faster)."""
     params = load_training("cnn", ROOT / "params.yaml")
+    gan = {"g_lr": 2e-4, "d_lr": 2e-4, **gan}
     return dataclasses.replace(
         params,
         loop=dataclasses.replace(params.loop, distribute=distribute, precision=precision, log_every=2,
@@ -63,15 +66,19 @@ def run(params, data, distribution, steps: int) -> dict:
     for _, batch in zip(range(steps), training.batches(data)):
         logs.append({k: float(v) for k, v in training.step(batch).items()})
     final = [v.numpy() for v in gan.generator.weights + gan.discriminator.weights]
-    optimizer_state = [v.numpy() for v in gan.g_optimizer.variables + gan.d_optimizer.variables]
-    return {"gan": gan, "logs": logs, "initial": initial, "final": final, "optimizer_state": optimizer_state}
+    optimizer_state = [v.numpy() for v in gan.g_optimizer.variables + gan.d_optimizer.variables
+                       if not v.path.endswith("_average")]  # Adam's moments and counters
+    with gan.averaged_generator():  # g_ema's averages are weights: compared as weights
+        averaged = [v.numpy() for v in gan.generator.trainable_variables]
+    return {"gan": gan, "logs": logs, "initial": initial, "final": final, "optimizer_state": optimizer_state,
+            "averaged": averaged}
 
 
 def replica_copies_equal(gan) -> bool:
     """Every mirrored variable (weights, batch-norm statistics, optimizer state) equal on every replica."""
     import numpy as np
 
-    for variable in gan.generator.weights + gan.discriminator.weights + gan.d_optimizer.variables:
+    for variable in gan.generator.weights + gan.discriminator.weights + gan.g_optimizer.variables + gan.d_optimizer.variables:
         copies = [c.numpy() for c in getattr(variable.value, "values", [variable.value])]
         if not all(np.array_equal(copies[0], c) for c in copies[1:]):
             return False
@@ -120,6 +127,7 @@ def compare(args) -> dict:
         "none": one["logs"],
         "mirrored": two["logs"],
         "max_final_weight_difference": max(float(np.max(np.abs(a - b))) for a, b in zip(one["final"], two["final"])),
+        "max_averaged_weight_difference": max(float(np.max(np.abs(a - b))) for a, b in zip(one["averaged"], two["averaged"])),
         # Adam's moments are proportional to the gradients (its update is nearly scale-free): a wrong
         # per-replica loss weight shows here, relative to each variable's largest entry.
         "max_optimizer_state_relative_difference": max(

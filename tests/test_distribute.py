@@ -61,6 +61,7 @@ def test_mirrored_over_two_cpus_matches_one_device(tmp_path):
         for key in one:
             assert abs(one[key] - two[key]) <= LOSS_TOLERANCE, (step, key, one[key], two[key])
     assert r["max_final_weight_difference"] <= WEIGHT_TOLERANCE
+    assert r["max_averaged_weight_difference"] <= WEIGHT_TOLERANCE  # g_ema
     assert r["max_optimizer_state_relative_difference"] <= STATE_TOLERANCE
 
 
