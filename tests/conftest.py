@@ -74,6 +74,30 @@ def tiny_params(params: dict) -> dict:
     return params
 
 
+def tiny_cnn_params(precision: str = "float32", **gan):
+    """The cnn section of params.yaml, shrunk for in-process train steps: 8 images, 16 latents, tiny widths."""
+    import dataclasses
+
+    from gan_lab.config import CnnArch, load_training
+
+    params = load_training("cnn", ROOT / "params.yaml")
+    arch = CnnArch(g_filters=(8, 4), d_filters=(4, 8), g_norm="batch", d_dropout=0.0)
+    return dataclasses.replace(
+        params,
+        loop=dataclasses.replace(params.loop, precision=precision),
+        gan=dataclasses.replace(params.gan, latent_dim=16, batch_size=8, arch={"cnn": arch}, **gan),
+    )
+
+
+def mnist_batch(mnist, n: int = 8):
+    """The first n real training images in [-1, 1] with their labels: one train step's input."""
+    import tensorflow as tf
+
+    from gan_lab.data import to_tanh_range
+
+    return to_tanh_range(mnist.x_train[:n]), tf.constant(mnist.y_train[:n], tf.int32)
+
+
 def commit_all(repo: Path, message: str) -> None:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", message], repo)

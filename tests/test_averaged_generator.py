@@ -4,29 +4,17 @@ Training must never see the average: the raw weights come back after every look,
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT
-from gan_lab.config import CnnArch, load_training
-from gan_lab.data import to_tanh_range
+from conftest import mnist_batch, tiny_cnn_params
 from gan_lab.training import build_gan, make_deterministic
-
-TINY = CnnArch(g_filters=(8, 4), d_filters=(4, 8), g_norm="batch", d_dropout=0.0)
 
 
 def tiny_gan(g_ema: float, precision: str = "float32"):
-    params = load_training("cnn", ROOT / "params.yaml")
-    params = dataclasses.replace(
-        params,
-        loop=dataclasses.replace(params.loop, precision=precision),
-        gan=dataclasses.replace(params.gan, latent_dim=16, batch_size=8, g_ema=g_ema, arch={"cnn": TINY}),
-    )
     make_deterministic(0)
-    return build_gan(params)
+    return build_gan(tiny_cnn_params(precision, g_ema=g_ema))
 
 
 def values(variables) -> list[np.ndarray]:
@@ -39,10 +27,9 @@ def test_the_average_is_the_momentum_recursion_and_the_raw_weights_come_back(pre
     gan = tiny_gan(momentum, precision)
     weights = gan.generator.trainable_variables
     step = tf.function(gan.train_step)
-    batch = to_tanh_range(mnist.x_train[:8]), tf.constant(mnist.y_train[:8], tf.int32)
     average = None
     for _ in range(4):
-        step(batch)
+        step(mnist_batch(mnist))
         raw = values(weights)
         # Keras' use_ema: the first update copies the weights, each later one mixes them in
         average = raw if average is None else [momentum * a + (1 - momentum) * w for a, w in zip(average, raw)]
@@ -59,8 +46,7 @@ def test_the_average_is_the_momentum_recursion_and_the_raw_weights_come_back(pre
 
 def test_without_g_ema_the_generator_is_left_as_it_is(mnist):
     gan = tiny_gan(0.0)
-    step = tf.function(gan.train_step)
-    step((to_tanh_range(mnist.x_train[:8]), tf.constant(mnist.y_train[:8], tf.int32)))
+    tf.function(gan.train_step)(mnist_batch(mnist))
     before = values(gan.generator.trainable_variables)
     with gan.averaged_generator():
         inside = values(gan.generator.trainable_variables)

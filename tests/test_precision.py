@@ -2,7 +2,6 @@
 and, for float16, loss scaling that gives the same update as unscaled float32 gradients."""
 from __future__ import annotations
 
-import dataclasses
 
 import keras
 import numpy as np
@@ -10,9 +9,8 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from conftest import ROOT, tiny_params
+from conftest import ROOT, mnist_batch, tiny_cnn_params, tiny_params
 from gan_lab.config import CnnArch, MlpArch, TransformerArch, load_training
-from gan_lab.data import to_tanh_range
 from gan_lab.gan import GAN
 from gan_lab.models import build_discriminator, build_generator, load_network
 from gan_lab.models.conditioning import output_dtype
@@ -25,19 +23,6 @@ TINY = {
     "mlp": MlpArch(hidden_units=(16, 16), mlp_dropout=0.0),
 }
 COMPUTE_DTYPE = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
-
-
-def tiny_cnn_params(precision: str, conditional: bool = False):
-    params = load_training("cnn", ROOT / "params.yaml")
-    return dataclasses.replace(
-        params,
-        loop=dataclasses.replace(params.loop, precision=precision),
-        gan=dataclasses.replace(params.gan, latent_dim=16, batch_size=8, conditional=conditional, arch={"cnn": TINY["cnn"]}),
-    )
-
-
-def batch_of(mnist, n: int = 8):
-    return to_tanh_range(mnist.x_train[:n]), tf.constant(mnist.y_train[:n], tf.int32)
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
@@ -53,7 +38,7 @@ def test_mixed_precision_train_steps_on_cpu(precision, mnist):
 
     step = tf.function(gan.train_step)
     for _ in range(3):
-        logs = step(batch_of(mnist))
+        logs = step(mnist_batch(mnist))
     assert all(np.isfinite(float(v)) for v in logs.values())
     assert {v.dtype for v in gan.generator.weights + gan.discriminator.weights} == {"float32"}
     assert int(gan.d_optimizer.iterations) == 3  # no step skipped for overflowing gradients
