@@ -6,7 +6,8 @@ and for the lab's own recipe given eight minutes.
 
 Trains each section's default params exactly as `dvc repro` does (same seed, same batches, same
 compiled step) and, every `--every` steps, pauses the clock to score `--samples` images from a
-fixed latent batch: FID on the `train_classifier` features against as many test images. Needs
+fixed latent batch: FID on the `train_classifier` features against as many test images, the share
+the classifier reads with >= 90 % confidence (cells readable at a glance) and precision. Needs
 `models/classifier/classifier.keras` (`dvc repro train_classifier`). FID on 2,000 samples (and
 2,000 test images) is a noisier estimate than the evaluate stage's 10,000, so compare the curves
 with each other rather than with the report. `--set` changes params as `dvc exp run -S` would (for
@@ -44,7 +45,7 @@ from gan_lab.config import TRAINING_SECTIONS, load_training  # noqa: E402
 from gan_lab.data import load_prepared  # noqa: E402
 from gan_lab.distribute import make_distribution  # noqa: E402
 from gan_lab.overrides import load_training_with_overrides  # noqa: E402
-from gan_lab.evaluation import frechet_distance, gaussian_fit, reference_stats  # noqa: E402
+from gan_lab.evaluation import CONFIDENT, frechet_distance, gaussian_fit, knn_metrics, reference_stats  # noqa: E402
 from gan_lab.plots import PNG_METADATA  # noqa: E402
 from gan_lab.training import Run, make_deterministic  # noqa: E402
 
@@ -63,7 +64,8 @@ def lab_reference(minutes: float) -> Run:
 
 def fid_curve(run: Run, every: int, samples: int, classifier: MnistClassifier, reference, data,
               budget_seconds: float = float("inf")) -> list[dict]:
-    """(step, training seconds, FID) every `every` steps, until the last step or the time budget."""
+    """(step, training seconds, FID, confident share, precision) every `every` steps, until the last
+    step or the time budget."""
     params = run.params
     z = tf.random.stateless_normal((samples, params.gan.latent_dim), seed=[params.seed, -2])
     labels = tf.range(samples) % 10
@@ -78,9 +80,14 @@ def fid_curve(run: Run, every: int, samples: int, classifier: MnistClassifier, r
         trained += time.perf_counter() - start
         with run.gan.averaged_generator():  # what the stage would save
             images = run.gan.generate(z, labels).numpy()
-        fid = frechet_distance(*gaussian_fit(classifier.features(images)), reference.mean, reference.cov)
-        rows.append({"section": params.name, "step": step, "train_seconds": round(trained, 1), "fid": round(fid, 2)})
-        print(f"[{params.name}] step {step:>5}  {trained:6.0f} s  FID {fid:7.2f}", flush=True)
+        features, probabilities = classifier.embed(images)
+        fid = frechet_distance(*gaussian_fit(features), reference.mean, reference.cov)
+        confident = float((probabilities.max(axis=1) >= CONFIDENT).mean())  # the readable-at-a-glance share
+        precision = knn_metrics(reference.features, features, k=reference.k, real_radii=reference.radii)["precision"]
+        rows.append({"section": params.name, "step": step, "train_seconds": round(trained, 1), "fid": round(fid, 2),
+                     "confident": round(confident, 3), "precision": round(precision, 3)})
+        print(f"[{params.name}] step {step:>5}  {trained:6.0f} s  FID {fid:7.2f}  confident {confident:.2f}  "
+              f"precision {precision:.2f}", flush=True)
         if out_of_time:
             break
         start = time.perf_counter()

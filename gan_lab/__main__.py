@@ -60,9 +60,10 @@ def generate_command(args: argparse.Namespace) -> None:
             f"{path}: model file not found; give a training section ({', '.join(TRAINING_SECTIONS)}) "
             "or the path of a generator .keras file"
         )
-    from gan_lab.sampling import load_generator, sample, save_samples
+    from gan_lab.models import load_network
+    from gan_lab.sampling import sample, save_samples
 
-    images, labels = sample(load_generator(path), args.n, seed, digit=args.digit)
+    images, labels = sample(load_network(path), args.n, seed, digit=args.digit)
     cycling = labels is not None and args.digit is None
     save_samples(images, args.out, CONDITIONAL_COLUMNS if cycling else math.ceil(math.sqrt(args.n)))
     print(f"{args.n} samples from {path} -> {args.out}")

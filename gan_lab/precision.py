@@ -38,5 +38,6 @@ def dtype_policy(precision: str) -> Iterator[None]:
 def adam(precision: str, learning_rate: float, beta_1: float, beta_2: float, ema: float = 0.0) -> keras.optimizers.Optimizer:
     """Adam, wrapped in dynamic loss scaling under mixed_float16; `ema` > 0: it also keeps a moving
     average of the weights it updates, with that momentum (Keras' `use_ema`)."""
-    optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, use_ema=ema > 0, ema_momentum=ema or 0.99)
+    averaging = {"use_ema": True, "ema_momentum": ema} if ema > 0 else {}
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, **averaging)
     return keras.optimizers.LossScaleOptimizer(optimizer) if precision == FLOAT16 else optimizer

@@ -23,13 +23,6 @@ GRID_FORMAT, ARRAY_FORMAT = ".png", ".npy"
 OUTPUT_FORMATS = (GRID_FORMAT, ARRAY_FORMAT)
 
 
-def load_generator(path: str | Path) -> keras.Model:
-    """Load a generator file in safe mode; a missing or unreadable file is a DataError naming it."""
-    from gan_lab.models import load_network  # imports Keras: only when a generator is needed
-
-    return load_network(path)
-
-
 def is_conditional(generator: keras.Model) -> bool:
     return len(generator.inputs) == 2
 

@@ -34,10 +34,10 @@ def main() -> None:
 
     from gan_lab.classifier import MnistClassifier
     from gan_lab.model_evaluation import compute_device, evaluate_all
-    from gan_lab.sampling import load_generator
+    from gan_lab.models import load_network
 
     tf.get_logger().setLevel("ERROR")  # five models each trace a predict function: TF's retracing notice is expected
-    generators = {name: load_generator(path) for name, path in files.items()}
+    generators = {name: load_network(path) for name, path in files.items()}
     result = evaluate_all(MnistClassifier.load(args.classifier), mnist, generators, params.evaluate, params.seed)
     write_json(args.out / "metrics.json", result.metrics)
     write_json(args.out / "class_histograms.json", result.class_histograms)
