@@ -35,10 +35,10 @@ ARCH = CnnArch(g_filters=(8, 4), d_filters=(4, 8), g_norm="batch", d_dropout=0.0
 
 
 def tiny_params(steps: int, batch_size: int, distribute: str, precision: str = "float32", **gan):
-    """The cnn section, small, at the learning rates the tolerances in test_distribute.py were
+    """The cnn section, small, at the learning rates and β1 the tolerances in test_distribute.py were
     measured at (a larger step amplifies float rounding differences faster)."""
     params = load_training("cnn", ROOT / "params.yaml")
-    gan = {"g_lr": 2e-4, "d_lr": 2e-4, **gan}
+    gan = {"g_lr": 2e-4, "d_lr": 2e-4, "beta1": 0.5, **gan}
     return dataclasses.replace(
         params,
         loop=dataclasses.replace(params.loop, distribute=distribute, precision=precision, log_every=2,
