@@ -17,7 +17,8 @@ The reference is the best of the lab's recipes measured in issue 7: the handout'
 (bench/lab_networks.py), batch 128, Adam(2e-4, beta1 0.5) for both, images in [-1, 1], in a
 compiled step, trained for `--reference-minutes`. It runs on this project's train step, which is
 faster than the tutorial's two-tape step, so in eight minutes it gets more steps than the lab's
-code would: the comparison favours the reference. Writes a JSON table and a PNG of the curves.
+code would, and its target is the best FID it scores in the budget, not its last: the comparison
+favours the reference. Writes a JSON table and a PNG of the curves.
 Not part of the test suite: it takes about as long as the three training stages plus the budget.
 """
 from __future__ import annotations
@@ -99,6 +100,14 @@ def time_to_reach(rows: list[dict], section: str, fid: float) -> float | None:
     return next((r["train_seconds"] for r in rows if r["section"] == section and r["fid"] <= fid), None)
 
 
+def summarize(rows: list[dict], sections: list[str]) -> dict:
+    """The reference's best score in its budget (its curve zig-zags, so not merely its last) and
+    how long each section took to reach it."""
+    target = min((r for r in rows if r["section"] == REFERENCE), key=lambda r: r["fid"])
+    return {"reference_fid": target["fid"], "reference_seconds": target["train_seconds"],
+            "seconds_to_reach_it": {s: time_to_reach(rows, s, target["fid"]) for s in sections}}
+
+
 def plot(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for section in dict.fromkeys(r["section"] for r in rows):
@@ -141,11 +150,9 @@ def main() -> None:
     if args.reference_minutes > 0:
         rows += fid_curve(lab_reference(args.reference_minutes), args.every, args.samples, classifier, reference, data,
                           budget_seconds=args.reference_minutes * 60)
-        target = rows[-1]
-        summary = {"reference_fid": target["fid"], "reference_seconds": target["train_seconds"],
-                   "seconds_to_reach_it": {s: time_to_reach(rows, s, target["fid"]) for s in args.sections}}
-        print(f"{REFERENCE}: FID {target['fid']} after {target['train_seconds']} s; reached it at "
-              + ", ".join(f"{s} {t} s" for s, t in summary["seconds_to_reach_it"].items()))
+        summary = summarize(rows, args.sections)
+        print(f"{REFERENCE}: best FID {summary['reference_fid']} (at {summary['reference_seconds']} s); reached "
+              "it at " + ", ".join(f"{s} {t} s" for s, t in summary["seconds_to_reach_it"].items()))
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(
