@@ -46,7 +46,7 @@ from gan_lab.config import TRAINING_SECTIONS, load_training  # noqa: E402
 from gan_lab.data import load_prepared  # noqa: E402
 from gan_lab.distribute import make_distribution  # noqa: E402
 from gan_lab.overrides import load_training_with_overrides  # noqa: E402
-from gan_lab.evaluation import CONFIDENT, frechet_distance, gaussian_fit, knn_metrics, reference_stats  # noqa: E402
+from gan_lab.evaluation import CONFIDENT, fraction_in_balls, frechet_distance, gaussian_fit, reference_stats  # noqa: E402
 from gan_lab.plots import PNG_METADATA  # noqa: E402
 from gan_lab.training import Run, make_deterministic  # noqa: E402
 
@@ -63,7 +63,7 @@ def lab_reference(minutes: float) -> Run:
     return Run(params, make_distribution("none"), gan, tf.function(gan.train_step))
 
 
-def fid_curve(run: Run, every: int, samples: int, classifier: MnistClassifier, reference, data,
+def quality_curve(run: Run, every: int, samples: int, classifier: MnistClassifier, reference, data,
               budget_seconds: float = float("inf")) -> list[dict]:
     """(step, training seconds, FID, confident share, precision) every `every` steps, until the last
     step or the time budget."""
@@ -84,7 +84,7 @@ def fid_curve(run: Run, every: int, samples: int, classifier: MnistClassifier, r
         features, probabilities = classifier.embed(images)
         fid = frechet_distance(*gaussian_fit(features), reference.mean, reference.cov)
         confident = float((probabilities.max(axis=1) >= CONFIDENT).mean())  # the readable-at-a-glance share
-        precision = knn_metrics(reference.features, features, k=reference.k, real_radii=reference.radii)["precision"]
+        precision = fraction_in_balls(features, reference.features, reference.radii)  # samples in a real k-NN ball
         rows.append({"section": params.name, "step": step, "train_seconds": round(trained, 1), "fid": round(fid, 2),
                      "confident": round(confident, 3), "precision": round(precision, 3)})
         print(f"[{params.name}] step {step:>5}  {trained:6.0f} s  FID {fid:7.2f}  confident {confident:.2f}  "
@@ -145,10 +145,10 @@ def main() -> None:
     classifier = MnistClassifier.load(Path("models/classifier/classifier.keras"))
     reference = reference_stats(classifier, data.x_test[: args.samples])
     rows = [row for params in sections
-            for row in fid_curve(Run.start(params), args.every, args.samples, classifier, reference, data)]
+            for row in quality_curve(Run.start(params), args.every, args.samples, classifier, reference, data)]
     summary = {}
     if args.reference_minutes > 0:
-        rows += fid_curve(lab_reference(args.reference_minutes), args.every, args.samples, classifier, reference, data,
+        rows += quality_curve(lab_reference(args.reference_minutes), args.every, args.samples, classifier, reference, data,
                           budget_seconds=args.reference_minutes * 60)
         summary = summarize(rows, args.sections)
         print(f"{REFERENCE}: best FID {summary['reference_fid']} (at {summary['reference_seconds']} s); reached "

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from gan_lab.config import CnnArch  # no TensorFlow: plain dataclasses
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+TINY_CNN = CnnArch(g_filters=(8, 4), d_filters=(4, 8), g_norm="batch", d_dropout=0.0)  # trains in milliseconds
 
 
 @pytest.fixture(scope="session")
@@ -75,17 +78,17 @@ def tiny_params(params: dict) -> dict:
 
 
 def tiny_cnn_params(precision: str = "float32", **gan):
-    """The cnn section of params.yaml, shrunk for in-process train steps: 8 images, 16 latents, tiny widths."""
+    """The cnn section of params.yaml, shrunk for in-process train steps: 8 images (unless `gan`
+    says otherwise), 16 latents, `TINY_CNN` widths."""
     import dataclasses
 
-    from gan_lab.config import CnnArch, load_training
+    from gan_lab.config import load_training
 
     params = load_training("cnn", ROOT / "params.yaml")
-    arch = CnnArch(g_filters=(8, 4), d_filters=(4, 8), g_norm="batch", d_dropout=0.0)
     return dataclasses.replace(
         params,
         loop=dataclasses.replace(params.loop, precision=precision),
-        gan=dataclasses.replace(params.gan, latent_dim=16, batch_size=8, arch={"cnn": arch}, **gan),
+        gan=dataclasses.replace(params.gan, **{"latent_dim": 16, "batch_size": 8, "arch": {"cnn": TINY_CNN}, **gan}),
     )
 
 

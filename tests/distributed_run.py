@@ -28,24 +28,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gan_lab.config import CnnArch, load_training  # noqa: E402  (no TensorFlow yet)
+from conftest import tiny_cnn_params  # noqa: E402  (this script's folder is on sys.path)
+from gan_lab.config import load_training  # noqa: E402  (no TensorFlow yet)
 from gan_lab.data import read_mnist  # noqa: E402
-
-ARCH = CnnArch(g_filters=(8, 4), d_filters=(4, 8), g_norm="batch", d_dropout=0.0)
 
 
 def tiny_params(steps: int, batch_size: int, distribute: str, precision: str = "float32", **gan):
     """The cnn section, small, at the learning rates and β1 the tolerances in test_distribute.py were
     measured at (a larger step amplifies float rounding differences faster)."""
-    params = load_training("cnn", ROOT / "params.yaml")
-    gan = {"g_lr": 2e-4, "d_lr": 2e-4, "beta1": 0.5, **gan}
-    return dataclasses.replace(
-        params,
-        loop=dataclasses.replace(params.loop, distribute=distribute, precision=precision, log_every=2,
-                                 snapshot_every=2, checkpoint_every=4, grid_size=4),
-        gan=dataclasses.replace(params.gan, steps=steps, batch_size=batch_size, latent_dim=16,
-                                arch={"cnn": ARCH}, **gan),
-    )
+    params = tiny_cnn_params(precision, steps=steps, batch_size=batch_size, **{"g_lr": 2e-4, "d_lr": 2e-4, "beta1": 0.5, **gan})
+    return dataclasses.replace(params, loop=dataclasses.replace(
+        params.loop, distribute=distribute, log_every=2, snapshot_every=2, checkpoint_every=4, grid_size=4))
 
 
 def split_cpu(devices: int = 2) -> None:

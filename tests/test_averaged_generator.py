@@ -27,9 +27,10 @@ def test_the_average_is_the_momentum_recursion_and_the_raw_weights_come_back(pre
     gan = tiny_gan(momentum, precision)
     weights = gan.generator.trainable_variables
     step = tf.function(gan.train_step)
+    batch = mnist_batch(mnist)
     average = None
     for _ in range(4):
-        step(mnist_batch(mnist))
+        step(batch)
         raw = values(weights)
         # Keras' use_ema: the first update copies the weights, each later one mixes them in
         average = raw if average is None else [momentum * a + (1 - momentum) * w for a, w in zip(average, raw)]

@@ -12,13 +12,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import ROOT, run, tiny_params
+from conftest import ROOT, TINY_CNN, run, tiny_params
 from gan_lab.__main__ import main
-from gan_lab.config import CnnArch
 from gan_lab.model_io import save_model
 from gan_lab.models import build_generator
 
-TINY_CNN = CnnArch(g_filters=(8, 4), d_filters=(4, 8), g_norm="batch", d_dropout=0.0)
 LATENT = 16
 TILE = 58  # a grid tile: 28 px at 2x scale plus a 2 px gap
 

@@ -13,9 +13,9 @@ import keras
 import pytest
 import yaml
 
-from conftest import copy_project, run
+from conftest import TINY_CNN, copy_project, run
 from gan_lab.classifier import build_classifier
-from gan_lab.config import ClassifierConfig, CnnArch, TransformerArch
+from gan_lab.config import ClassifierConfig, TransformerArch
 from gan_lab.data import write_prepared
 from gan_lab.model_io import save_model
 from gan_lab.models import build_generator
@@ -23,10 +23,10 @@ from gan_lab.models import build_generator
 LATENT = 16
 N_SAMPLES = 200
 GENERATORS = {  # section -> (family, architecture, classes)
-    "cnn": ("cnn", CnnArch(g_filters=(8, 4), d_filters=(4, 8), g_norm="batch", d_dropout=0.0), None),
+    "cnn": ("cnn", TINY_CNN, None),
     "transformer": ("transformer", TransformerArch(embed_dim=8, num_heads=2, depth=1, mlp_ratio=2.0,
                                                    dropout=0.0, patch_size=7), None),
-    "combined": ("cnn", CnnArch(g_filters=(8, 4), d_filters=(4, 8), g_norm="batch", d_dropout=0.0), 10),
+    "combined": ("cnn", TINY_CNN, 10),
 }
 ENTRIES = ["cnn", "transformer", "combined", "real", "untrained"]
 

@@ -2,15 +2,14 @@
 and, for float16, loss scaling that gives the same update as unscaled float32 gradients."""
 from __future__ import annotations
 
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
 
-from conftest import ROOT, mnist_batch, tiny_cnn_params, tiny_params
-from gan_lab.config import CnnArch, MlpArch, TransformerArch, load_training
+from conftest import ROOT, TINY_CNN, mnist_batch, tiny_cnn_params, tiny_params
+from gan_lab.config import MlpArch, TransformerArch, load_training
 from gan_lab.gan import GAN
 from gan_lab.models import build_discriminator, build_generator, load_network
 from gan_lab.models.conditioning import output_dtype
@@ -18,7 +17,7 @@ from gan_lab.precision import dtype_policy
 from gan_lab.training import OutputPaths, build_gan, make_deterministic, train
 
 TINY = {
-    "cnn": CnnArch(g_filters=(8, 4), d_filters=(4, 8), g_norm="batch", d_dropout=0.0),
+    "cnn": TINY_CNN,
     "transformer": TransformerArch(embed_dim=8, num_heads=2, depth=1, mlp_ratio=2.0, dropout=0.0, patch_size=7),
     "mlp": MlpArch(hidden_units=(16, 16), mlp_dropout=0.0),
 }
