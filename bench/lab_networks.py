@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from gan_lab.gan import GAN
+from gan_lab.training.gan import GAN
 from gan_lab.models.one_channel import OneChannelConvTranspose
 
 LATENT = 100

@@ -30,7 +30,7 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402  (the prof
 from bench.train_speed import BATCH, Step, lab_networks_in_project_step, project_step, two_tape_step  # noqa: E402
 from gan_lab.config import TRAINING_SECTIONS, load_training  # noqa: E402
 from gan_lab.data import load_prepared, to_tanh_range  # noqa: E402
-from gan_lab.training import build_gan  # noqa: E402
+from gan_lab.training.loop import build_gan  # noqa: E402
 
 RECIPES = ["b", "b+", "c", *TRAINING_SECTIONS]
 

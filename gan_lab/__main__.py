@@ -17,8 +17,8 @@ from pathlib import Path
 
 from gan_lab.config import TRAINING_SECTIONS, parse_seed
 from gan_lab.errors import ConfigError, DataError, exit_on_user_error
-from gan_lab.model_evaluation import GENERATOR_FILE
-from gan_lab.sampling import OUTPUT_FORMATS, check_digit, check_output_path
+from gan_lab.evaluation.evaluate import GENERATOR_FILE
+from gan_lab.evaluation.sampling import OUTPUT_FORMATS, check_digit, check_output_path
 
 MAX_SAMPLES = 10_000  # a 100 x 100 grid; more is a data set, not a look at the samples
 CONDITIONAL_COLUMNS = 10  # labels cycle 0..9, so each column of the grid holds one digit
@@ -42,7 +42,7 @@ def train_command(args: argparse.Namespace) -> None:
 
     params = load_training_with_overrides(args.section, args.params, args.set)
     data = read_mnist(args.data)
-    from gan_lab.training import OutputPaths, train  # TensorFlow: once params and data are known good
+    from gan_lab.training.loop import OutputPaths, train  # TensorFlow: once params and data are known good
 
     train(params, data, OutputPaths.for_stage(args.section, args.out))
 
@@ -61,7 +61,7 @@ def generate_command(args: argparse.Namespace) -> None:
             "or the path of a generator .keras file"
         )
     from gan_lab.models import load_network
-    from gan_lab.sampling import sample, save_samples
+    from gan_lab.evaluation.sampling import sample, save_samples
 
     images, labels = sample(load_network(path), args.n, seed, digit=args.digit)
     cycling = labels is not None and args.digit is None

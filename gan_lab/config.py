@@ -60,7 +60,7 @@ def checked(check: Check | None = None) -> Any:
 
 # --- the sections --------------------------------------------------------------------------------
 
-DISTRIBUTE = ("none", "mirrored", "multi_worker")  # gan_lab/distribute.py
+DISTRIBUTE = ("none", "mirrored", "multi_worker")  # gan_lab/training/distribute.py
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies
 
 
@@ -346,7 +346,7 @@ def load_classifier(path: str | Path = "params.yaml") -> ClassifierParams:
 
 # --- the self-attention study ---------------------------------------------------------------------
 
-SENTENCE_WORDS = 6  # words in the study's sentence (gan_lab.attention_study.SENTENCE; a test ties them)
+SENTENCE_WORDS = 6  # words in the study's sentence (gan_lab.attention.study.SENTENCE; a test ties them)
 MAX_SEQ_LEN = 32  # longer, and the annotated maps stop being readable
 
 

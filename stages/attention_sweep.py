@@ -1,7 +1,7 @@
 """DVC stage `attention_sweep`: the lab's self-attention study over embed_dim x num_heads.
 
 Every setting is studied twice, with random (untrained) and with trained embeddings and attention
-(see gan_lab/attention_study.py), so one run gives the report both. Writes under --out:
+(see gan_lab/attention/study.py), so one run gives the report both. Writes under --out:
   heatmap.png          the lab's figure: embed_dim=64, num_heads=4, random, sample 0, head 0
   heatmap_trained.png  the same setting after training
   grid_random.png      sample 0, head 0 of every swept setting, on one colour scale
@@ -26,10 +26,10 @@ def run(params: AttentionParams, out: Path) -> None:
     """
     import tensorflow as tf
 
-    from gan_lab.attention_study import (
+    from gan_lab.attention.study import (
         LAB_SETTING, VARIANTS, study, summarise, token_labels, top_keys, uniform_entropy,
     )
-    from gan_lab.heatmaps import save_grid, save_heatmap
+    from gan_lab.attention.heatmaps import save_grid, save_heatmap
 
     tf.get_logger().setLevel("ERROR")  # every setting is a new model: TF's retracing notice is expected
     config = params.attention

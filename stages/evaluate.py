@@ -11,7 +11,7 @@ from pathlib import Path
 from gan_lab.config import load_evaluate
 from gan_lab.data import load_prepared
 from gan_lab.errors import DataError, exit_on_user_error
-from gan_lab.model_evaluation import generator_files
+from gan_lab.evaluation.evaluate import generator_files
 from gan_lab.model_io import write_json
 
 
@@ -32,8 +32,8 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from gan_lab.classifier import MnistClassifier
-    from gan_lab.model_evaluation import compute_device, evaluate_all
+    from gan_lab.evaluation.classifier import MnistClassifier
+    from gan_lab.evaluation.evaluate import compute_device, evaluate_all
     from gan_lab.models import load_network
 
     tf.get_logger().setLevel("ERROR")  # five models each trace a predict function: TF's retracing notice is expected

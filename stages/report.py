@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from gan_lab.errors import exit_on_user_error
-from gan_lab.report import REPORTS, TEMPLATE, render_report
+from gan_lab.report.render import REPORTS, TEMPLATE, render_report
 
 
 @exit_on_user_error

@@ -21,7 +21,7 @@ def main() -> None:
     from gan_lab.data import load_prepared
 
     data = load_prepared(args.prepared)  # and missing data, before TensorFlow loads
-    from gan_lab.training import OutputPaths, train
+    from gan_lab.training.loop import OutputPaths, train
 
     train(params, data, OutputPaths.for_stage(args.section))
 

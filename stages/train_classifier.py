@@ -21,7 +21,7 @@ def main() -> None:
     params = load_classifier(args.params)
     mnist = load_prepared(args.data)
 
-    from gan_lab.classifier import train_classifier  # imports TensorFlow (seconds): check inputs first
+    from gan_lab.evaluation.classifier import train_classifier  # imports TensorFlow (seconds): check inputs first
 
     start = time.perf_counter()
     model, scores = train_classifier(mnist, params.classifier, params.seed)

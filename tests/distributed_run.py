@@ -6,7 +6,7 @@ TensorFlow starts); prints one JSON object on stdout.
         once on one device (train.distribute: none) and once mirrored over the two, and report both
         runs' per-step logs, the largest difference of the final weights, and checks on the plumbing.
     python tests/distributed_run.py train KIND STEPS OUT_DIR
-        Train through gan_lab.training.train with train.distribute: KIND (none | mirrored |
+        Train through gan_lab.training.loop.train with train.distribute: KIND (none | mirrored |
         multi_worker, which reads TF_CONFIG), writing the stage's outputs under OUT_DIR.
     python tests/distributed_run.py overflow [--keras-alone]
         mixed_float16 loss scaling over two replicas when only one replica's gradients overflow.
@@ -49,8 +49,8 @@ def split_cpu(devices: int = 2) -> None:
 
 
 def run(params, data, distribution, steps: int) -> dict:
-    """The loop of gan_lab.training.train without its outputs: per-step logs and the final weights."""
-    from gan_lab.training import Run
+    """The loop of gan_lab.training.loop.train without its outputs: per-step logs and the final weights."""
+    from gan_lab.training.loop import Run
 
     training = Run.start(params, distribution)
     gan = training.gan
@@ -83,8 +83,8 @@ def compare(args) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from gan_lab.distribute import make_distribution
-    from gan_lab.training import restore_checkpoint, save_checkpoint
+    from gan_lab.training.distribute import make_distribution
+    from gan_lab.training.loop import restore_checkpoint, save_checkpoint
 
     mnist = read_mnist(ROOT / "data" / "mnist")
     data = type(mnist)(mnist.x_train[:512], mnist.y_train[:512], mnist.x_test[:8], mnist.y_test[:8])
@@ -131,8 +131,8 @@ def compare(args) -> dict:
 
 
 def train_stage(args) -> dict:
-    """gan_lab.training.train itself, with `train.distribute` = args.kind, on a small MNIST slice."""
-    from gan_lab.training import OutputPaths, train
+    """gan_lab.training.loop.train itself, with `train.distribute` = args.kind, on a small MNIST slice."""
+    from gan_lab.training.loop import OutputPaths, train
 
     mnist = read_mnist(ROOT / "data" / "mnist")
     data = type(mnist)(mnist.x_train[:256], mnist.y_train[:256], mnist.x_test[:8], mnist.y_test[:8])
@@ -149,8 +149,8 @@ def overflow(args) -> dict:
     import keras
     import tensorflow as tf
 
-    from gan_lab.distribute import make_distribution
-    from gan_lab.gan import GAN
+    from gan_lab.training.distribute import make_distribution
+    from gan_lab.training.gan import GAN
 
     strategy = make_distribution("mirrored").strategy
     with strategy.scope():
@@ -181,7 +181,7 @@ def overflow(args) -> dict:
 
 def timing(args) -> dict:
     split_cpu(2)
-    from gan_lab.distribute import make_distribution
+    from gan_lab.training.distribute import make_distribution
 
     mnist = read_mnist(ROOT / "data" / "mnist")
     data = type(mnist)(mnist.x_train[:4096], mnist.y_train[:4096], mnist.x_test[:8], mnist.y_test[:8])
@@ -193,7 +193,7 @@ def timing(args) -> dict:
             params = dataclasses.replace(params, gan=dataclasses.replace(params.gan, arch=default.arch, latent_dim=default.latent_dim))
         distribution = make_distribution(kind)
         from gan_lab.data import training_batches
-        from gan_lab.training import build_gan, make_deterministic
+        from gan_lab.training.loop import build_gan, make_deterministic
 
         make_deterministic(params.seed)
         gan = build_gan(params, distribution)

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from gan_lab.attention import MultiHeadSelfAttention
+from gan_lab.attention.layer import MultiHeadSelfAttention
 from gan_lab.errors import ConfigError
 
 SETTINGS = [(8, 1), (16, 2), (32, 4), (64, 4), (64, 8)]  # (embed_dim, num_heads)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from gan_lab import attention_study as study
+from gan_lab.attention import study
 from gan_lab.config import SENTENCE_WORDS, AttentionConfig, parse_section
 
 ROOT = Path(__file__).resolve().parents[1]

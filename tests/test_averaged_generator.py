@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import mnist_batch, tiny_cnn_params
-from gan_lab.training import build_gan, make_deterministic
+from gan_lab.training.loop import build_gan, make_deterministic
 
 
 def tiny_gan(g_ema: float, precision: str = "float32"):

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from gan_lab.distribute import Distribution
+from gan_lab.training.distribute import Distribution
 from gan_lab.errors import GanLabError
 
 SCRIPT = Path(__file__).with_name("distributed_run.py")
@@ -84,7 +84,7 @@ def test_an_overflow_on_one_replica_skips_the_step_on_all():
     keras_alone = run_script("overflow", "--keras-alone")
     assert math.isnan(keras_alone["copies"][0][0]) and keras_alone["scale"] == 2.0**15, (
         "Keras' LossScaleOptimizer now skips a step that overflowed on any replica: "
-        "gan_lab.distribute.skip_together may be unnecessary"
+        "gan_lab.training.distribute.skip_together may be unnecessary"
     )
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import yaml
 
-from gan_lab import evaluation
-from gan_lab.classifier import MnistClassifier, train_classifier
+from gan_lab.evaluation import metrics as evaluation
+from gan_lab.evaluation.classifier import MnistClassifier, train_classifier
 from gan_lab.config import ClassifierConfig, load_classifier, read_params
 from gan_lab.data import Mnist, load_prepared, read_mnist
 from gan_lab.errors import DataError

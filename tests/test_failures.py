@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-import gan_lab.training as training
+import gan_lab.training.loop as training
 from conftest import ROOT, run, tiny_params
 from gan_lab.config import load_training
 from gan_lab.errors import GanLabError

@@ -17,7 +17,7 @@ from PIL import Image
 from conftest import ROOT, run
 from gan_lab.config import TRAINING_SECTIONS
 from gan_lab.errors import DataError
-from gan_lab.report import input_files, render_report
+from gan_lab.report.render import input_files, render_report
 
 FAMILIES = {  # section -> (generator, discriminator, conditional)
     "cnn": ("cnn", "cnn", False),
@@ -238,6 +238,6 @@ def test_dvc_stage_declares_what_the_report_reads():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     deps = set(stages["report"]["deps"])
     assert {str(path) for path in input_files()} <= deps
-    assert {"gan_lab/report.py", "gan_lab/report_template.md", "gan_lab/report_figures.py"} <= deps
+    assert {"gan_lab/report/render.py", "gan_lab/report/template.md", "gan_lab/report/figures.py"} <= deps
     assert stages["report"]["outs"] == ["reports/report.md", "reports/figures"]
     assert {f"models/{name}/generator.keras" for name in TRAINING_SECTIONS} <= set(stages["evaluate"]["deps"])

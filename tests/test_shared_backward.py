@@ -12,10 +12,10 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from gan_lab.augment import diff_augment
+from gan_lab.training.augment import diff_augment
 from gan_lab.config import CnnArch, MlpArch, TransformerArch
 from gan_lab.data import to_tanh_range
-from gan_lab.gan import GAN
+from gan_lab.training.gan import GAN
 from gan_lab.models import build_discriminator, build_generator
 
 LATENT = 16

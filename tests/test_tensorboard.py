@@ -8,7 +8,7 @@ import yaml
 
 from conftest import ROOT, tiny_params
 from gan_lab.config import load_training
-from gan_lab.training import OutputPaths, train
+from gan_lab.training.loop import OutputPaths, train
 
 
 def events(directory) -> dict[str, list[int]]:

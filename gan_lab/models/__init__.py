@@ -6,7 +6,7 @@ optional number of classes (conditional GAN). Generators map (z[, label]) to 28x
 (Sigmoid). The training code never needs to know which family it holds.
 
 Those last layers take `conditioning.output_dtype()`: float32 under a mixed-precision policy
-(`train.precision`, gan_lab/precision.py), where the body computes in 16-bit floats but images and
+(`train.precision`, gan_lab/training/precision.py), where the body computes in 16-bit floats but images and
 probabilities, and so the losses, stay float32.
 """
 from __future__ import annotations

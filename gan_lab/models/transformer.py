@@ -28,7 +28,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from gan_lab.attention import MultiHeadSelfAttention
+from gan_lab.attention.layer import MultiHeadSelfAttention
 from gan_lab.config import TransformerArch
 from gan_lab.models.conditioning import IMAGE_SHAPE, discriminator_inputs, generator_inputs, output_dtype
 

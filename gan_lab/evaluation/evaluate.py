@@ -20,13 +20,13 @@ import numpy as np
 from gan_lab.config import TRAINING_SECTIONS, EvaluateConfig
 from gan_lab.data import Mnist
 from gan_lab.errors import DataError
-from gan_lab.evaluation import evaluate_images, reference_stats
-from gan_lab.sampling import sample
+from gan_lab.evaluation.metrics import evaluate_images, reference_stats
+from gan_lab.evaluation.sampling import sample
 
 if TYPE_CHECKING:
     import keras
 
-    from gan_lab.classifier import MnistClassifier
+    from gan_lab.evaluation.classifier import MnistClassifier
 
 REAL, UNTRAINED = "real", "untrained"
 UNTRAINED_ARCHITECTURE = "cnn"  # the training section whose generator, re-initialised, is the ceiling

@@ -15,7 +15,7 @@ import tensorflow as tf
 SIZE = 28
 
 # share(draw, n): the n rows of random numbers for this batch, given draw(rows) that draws them. On
-# several devices (gan_lab/distribute.py) a replica draws for the whole global batch and keeps its rows.
+# several devices (gan_lab/training/distribute.py) a replica draws for the whole global batch and keeps its rows.
 Share = Callable[[Callable[[tf.Tensor], tf.Tensor], tf.Tensor], tf.Tensor]
 
 

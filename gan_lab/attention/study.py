@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gan_lab.attention import MultiHeadSelfAttention
+from gan_lab.attention.layer import MultiHeadSelfAttention
 from gan_lab.config import AttentionConfig
 
 SENTENCE = ("le", "chat", "est", "sur", "le", "tapis")

@@ -1,6 +1,6 @@
 """The final report, reports/report.md, filled in from what the stages wrote.
 
-The prose lives in gan_lab/report_template.md; this module computes every `${placeholder}` in it.
+The prose lives in gan_lab/report/template.md; this module computes every `${placeholder}` in it.
 No comparison is written in advance: which model has the lowest FID, which trained fastest per
 image, how much attention sharpened with training, is decided here from the numbers, every time the
 report renders. No TensorFlow is imported, so a template edit re-renders in seconds.
@@ -21,12 +21,12 @@ import yaml
 
 from gan_lab.config import TRAINING_SECTIONS, read_params
 from gan_lab.errors import DataError, GanLabError
-from gan_lab.machine import cpu_model, package_version
-from gan_lab.model_evaluation import REAL, UNTRAINED, UNTRAINED_ARCHITECTURE
+from gan_lab.report.machine import cpu_model, package_version
+from gan_lab.evaluation.evaluate import REAL, UNTRAINED, UNTRAINED_ARCHITECTURE
 from gan_lab.model_io import atomic_write
-from gan_lab.report_figures import save_class_histograms, save_losses_side_by_side
+from gan_lab.report.figures import save_class_histograms, save_losses_side_by_side
 
-TEMPLATE = Path(__file__).with_name("report_template.md")
+TEMPLATE = Path(__file__).with_name("template.md")
 REPORTS = Path("reports")
 EVALUATION = REPORTS / "evaluation"
 ATTENTION = REPORTS / "attention"

@@ -36,7 +36,7 @@ import numpy as np
 from gan_lab.data import NUM_CLASSES
 
 if TYPE_CHECKING:
-    from gan_lab.classifier import MnistClassifier
+    from gan_lab.evaluation.classifier import MnistClassifier
 
 NEAREST_K = 3
 CONFIDENT = 0.9

@@ -11,7 +11,7 @@ Read this file to understand GAN training. One step:
    gradient at its fakes (`generator_over_discriminator`), which runs back through G;
 6. each optimizer updates only its own network's weights.
 
-On several devices (gan_lab/distribute.py) every replica runs this same step on its slice of the
+On several devices (gan_lab/training/distribute.py) every replica runs this same step on its slice of the
 batch; the only traces of that here are `replica_share` (each replica takes its rows of noise
 drawn for the whole batch) and `gradient_scale` (how much each replica's loss counts). In a
 one-device float32 run both do nothing.
@@ -31,8 +31,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_lab.augment import diff_augment
-from gan_lab.distribute import loss_weight, replica_share, skip_together
+from gan_lab.training.augment import diff_augment
+from gan_lab.training.distribute import loss_weight, replica_share, skip_together
 
 
 class GAN(keras.Model):

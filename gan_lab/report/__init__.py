@@ -1,0 +1,1 @@
+"""The report stage: reports/report.md from the metrics files and template.md. No TensorFlow."""
