@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gan_lab.config import TRAINING_SECTIONS, parse_seed
 from gan_lab.errors import ConfigError, DataError, exit_on_user_error
-from gan_lab.evaluation.evaluate import GENERATOR_FILE
+from gan_lab.names import GENERATOR_FILE
 from gan_lab.evaluation.sampling import OUTPUT_FORMATS, check_digit, check_output_path
 
 MAX_SAMPLES = 10_000  # a 100 x 100 grid; more is a data set, not a look at the samples

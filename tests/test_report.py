@@ -238,6 +238,6 @@ def test_dvc_stage_declares_what_the_report_reads():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     deps = set(stages["report"]["deps"])
     assert {str(path) for path in input_files()} <= deps
-    assert {"gan_lab/report/render.py", "gan_lab/report/template.md", "gan_lab/report/figures.py"} <= deps
+    assert "gan_lab/report" in deps  # its code and template (tests/test_dvc_deps.py checks the imports)
     assert stages["report"]["outs"] == ["reports/report.md", "reports/figures"]
     assert {f"models/{name}/generator.keras" for name in TRAINING_SECTIONS} <= set(stages["evaluate"]["deps"])

@@ -22,15 +22,13 @@ from gan_lab.data import Mnist
 from gan_lab.errors import DataError
 from gan_lab.evaluation.metrics import evaluate_images, reference_stats
 from gan_lab.evaluation.sampling import sample
+from gan_lab.names import GENERATOR_FILE, REAL, UNTRAINED, UNTRAINED_ARCHITECTURE
 
 if TYPE_CHECKING:
     import keras
 
     from gan_lab.evaluation.classifier import MnistClassifier
 
-REAL, UNTRAINED = "real", "untrained"
-UNTRAINED_ARCHITECTURE = "cnn"  # the training section whose generator, re-initialised, is the ceiling
-GENERATOR_FILE = "generator.keras"
 SIGNIFICANT_DIGITS = 6  # enough for KID near 1e-5, short enough to read in `dvc metrics show`
 
 Draw = Callable[[], tuple[np.ndarray, "np.ndarray | None"]]

@@ -22,7 +22,7 @@ import yaml
 from gan_lab.config import TRAINING_SECTIONS, read_params
 from gan_lab.errors import DataError, GanLabError
 from gan_lab.report.machine import cpu_model, package_version
-from gan_lab.evaluation.evaluate import REAL, UNTRAINED, UNTRAINED_ARCHITECTURE
+from gan_lab.names import REAL, UNTRAINED, UNTRAINED_ARCHITECTURE
 from gan_lab.model_io import atomic_write
 from gan_lab.report.figures import save_class_histograms, save_losses_side_by_side
 

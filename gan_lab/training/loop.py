@@ -27,6 +27,7 @@ from gan_lab.errors import GanLabError
 from gan_lab.training.gan import GAN
 from gan_lab.model_io import save_model, write_json
 from gan_lab.models import build_discriminator, build_generator
+from gan_lab.names import GENERATOR_FILE
 from gan_lab.plots import captioned, image_grid, save_gif, save_loss_plot, save_png
 from gan_lab.training.precision import adam, dtype_policy
 
@@ -314,7 +315,7 @@ def write_outputs(
         models.mkdir()
         reports.mkdir()
         with gan.averaged_generator():  # what the samples showed: the weights' average, if kept (g_ema)
-            save_model(gan.generator, models / "generator.keras")
+            save_model(gan.generator, models / GENERATOR_FILE)
         save_model(gan.discriminator, models / "discriminator.keras")
         frame = pd.DataFrame(history)
         for name, columns in (("losses.csv", LOSS_COLUMNS), ("throughput.csv", THROUGHPUT_COLUMNS)):
