@@ -10,8 +10,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from gan_lab.training.gan import GAN
 from gan_lab.models.one_channel import OneChannelConvTranspose
+from gan_lab.training.gan import GAN
 
 LATENT = 100
 

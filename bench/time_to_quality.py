@@ -41,13 +41,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench.lab_networks import handout_gan  # noqa: E402
-from gan_lab.evaluation.classifier import MnistClassifier  # noqa: E402
-from gan_lab.config import TRAINING_SECTIONS, load_training  # noqa: E402
+from gan_lab.config import TRAINING_SECTIONS, load_evaluate, load_training  # noqa: E402
 from gan_lab.data import load_prepared  # noqa: E402
-from gan_lab.training.distribute import make_distribution  # noqa: E402
-from gan_lab.overrides import load_training_with_overrides  # noqa: E402
+from gan_lab.evaluation.classifier import MnistClassifier  # noqa: E402
 from gan_lab.evaluation.metrics import CONFIDENT, fraction_in_balls, frechet_distance, gaussian_fit, reference_stats  # noqa: E402
+from gan_lab.overrides import load_training_with_overrides  # noqa: E402
 from gan_lab.plots import PNG_METADATA  # noqa: E402
+from gan_lab.training.distribute import make_distribution  # noqa: E402
 from gan_lab.training.loop import Run, make_deterministic  # noqa: E402
 
 REFERENCE = "lab reference"
@@ -143,7 +143,7 @@ def main() -> None:
 
     data = load_prepared(Path("data/prepared"))
     classifier = MnistClassifier.load(Path("models/classifier/classifier.keras"))
-    reference = reference_stats(classifier, data.x_test[: args.samples])
+    reference = reference_stats(classifier, data.x_test[: args.samples], load_evaluate(Path("params.yaml")).evaluate.nearest_k)
     rows = [row for params in sections
             for row in quality_curve(Run.start(params), args.every, args.samples, classifier, reference, data)]
     summary = {}

@@ -16,12 +16,13 @@ import math
 from pathlib import Path
 
 from gan_lab.config import TRAINING_SECTIONS, parse_seed
+from gan_lab.data import NUM_CLASSES
 from gan_lab.errors import ConfigError, DataError, exit_on_user_error
-from gan_lab.names import GENERATOR_FILE
 from gan_lab.evaluation.sampling import OUTPUT_FORMATS, check_digit, check_output_path
+from gan_lab.names import GENERATOR_FILE
 
 MAX_SAMPLES = 10_000  # a 100 x 100 grid; more is a data set, not a look at the samples
-CONDITIONAL_COLUMNS = 10  # labels cycle 0..9, so each column of the grid holds one digit
+CONDITIONAL_COLUMNS = NUM_CLASSES  # labels cycle 0..9, so each column of the grid holds one digit
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -18,14 +18,16 @@ import numpy as np
 
 from gan_lab.errors import DataError
 
+IMAGE_SHAPE = (28, 28, 1)  # one MNIST image as the networks see it: height, width, one grey channel
+NUM_CLASSES = 10  # the digits 0-9
+
 # name in the prepared output -> (IDX file, magic number, shape after the header)
 IDX_FILES = {
-    "x_train": ("train-images-idx3-ubyte", 0x00000803, (60000, 28, 28)),
+    "x_train": ("train-images-idx3-ubyte", 0x00000803, (60000, *IMAGE_SHAPE[:2])),
     "y_train": ("train-labels-idx1-ubyte", 0x00000801, (60000,)),
-    "x_test": ("t10k-images-idx3-ubyte", 0x00000803, (10000, 28, 28)),
+    "x_test": ("t10k-images-idx3-ubyte", 0x00000803, (10000, *IMAGE_SHAPE[:2])),
     "y_test": ("t10k-labels-idx1-ubyte", 0x00000801, (10000,)),
 }
-NUM_CLASSES = 10
 
 
 @dataclass(frozen=True)

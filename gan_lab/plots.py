@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
+DPI = 100  # every matplotlib figure's resolution: fixed, so the same numbers give the same bytes
 PNG_METADATA = {"Software": None}  # matplotlib would otherwise stamp its version into each PNG
 
 
@@ -66,7 +67,7 @@ def draw_losses(ax: plt.Axes, history: pd.DataFrame, title: str) -> None:
 
 
 def save_loss_plot(history: pd.DataFrame, path: Path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=DPI)
     draw_losses(ax, history, title)
     ax.set_ylabel("binary cross-entropy")
     ax.legend()

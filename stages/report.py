@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from gan_lab.errors import exit_on_user_error
-from gan_lab.report.render import REPORTS, TEMPLATE, render_report
+from gan_lab.report.loading import REPORTS
+from gan_lab.report.render import TEMPLATE, render_report
 
 
 @exit_on_user_error

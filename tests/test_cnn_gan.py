@@ -8,8 +8,8 @@ import tensorflow as tf
 
 from gan_lab.config import CnnArch
 from gan_lab.data import to_tanh_range
-from gan_lab.training.gan import GAN
 from gan_lab.models import build_discriminator, build_generator
+from gan_lab.training.gan import GAN
 
 ARCH = CnnArch(g_filters=(32, 16), d_filters=(16, 32), g_norm="batch", d_dropout=0.3)
 

@@ -18,8 +18,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from gan_lab.training.distribute import Distribution
 from gan_lab.errors import GanLabError
+from gan_lab.training.distribute import Distribution
 
 SCRIPT = Path(__file__).with_name("distributed_run.py")
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from conftest import TINY_CNN, copy_project, run
-from gan_lab.evaluation.classifier import build_classifier
 from gan_lab.config import ClassifierConfig, TransformerArch
 from gan_lab.data import write_prepared
+from gan_lab.evaluation.classifier import build_classifier
 from gan_lab.model_io import save_model
 from gan_lab.models import build_generator
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import yaml
 
-from gan_lab.evaluation import metrics as evaluation
-from gan_lab.evaluation.classifier import MnistClassifier, train_classifier
-from gan_lab.config import ClassifierConfig, load_classifier, read_params
+from gan_lab.config import ClassifierConfig, load_classifier, load_evaluate, read_params
 from gan_lab.data import Mnist, load_prepared, read_mnist
 from gan_lab.errors import DataError
+from gan_lab.evaluation import metrics as evaluation
+from gan_lab.evaluation.classifier import MnistClassifier, train_classifier
 from gan_lab.model_io import load_model, save_model
 from stages import train_classifier as stage
 
@@ -33,7 +33,10 @@ TINY = ClassifierConfig(
 _ORDER = np.random.default_rng(0).permutation(10_000)
 REFERENCE = _ORDER[:5000]  # test images the reference statistics come from
 SAMPLE = _ORDER[5000:7000]  # disjoint test images playing a perfect generator
+SETTINGS = load_evaluate(ROOT / "params.yaml").evaluate  # the evaluate stage's k and KID subsets
+KID = {"kid_subsets": SETTINGS.kid_subsets, "kid_subset_size": SETTINGS.kid_subset_size}
 FEW_SUBSETS = 10  # KID subsets where a test is not about KID
+FEW = {**KID, "kid_subsets": FEW_SUBSETS}
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +59,12 @@ def classifier(trained) -> MnistClassifier:
 
 @pytest.fixture(scope="module")
 def reference(classifier, mnist) -> evaluation.ReferenceStats:
-    return evaluation.reference_stats(classifier, mnist.x_test[REFERENCE])
+    return evaluation.reference_stats(classifier, mnist.x_test[REFERENCE], SETTINGS.nearest_k)
 
 
 @pytest.fixture(scope="module")
 def real_report(classifier, mnist, reference) -> dict:
-    return evaluation.evaluate_images(classifier, mnist.x_test[SAMPLE], reference)
+    return evaluation.evaluate_images(classifier, mnist.x_test[SAMPLE], reference, **KID)
 
 
 def as_float(images: np.ndarray) -> np.ndarray:
@@ -109,7 +112,7 @@ def test_real_against_real_is_close(real_report):
     # density's expectation is 1 for two samples of one distribution; coverage's is about
     # 1 - (N / (N + M))^k for N real and M generated samples: 0.64 for 5,000 and 2,000 at k=3
     assert real_report["density"] == pytest.approx(1.0, abs=0.2)
-    expected_coverage = 1 - (len(REFERENCE) / (len(REFERENCE) + len(SAMPLE))) ** evaluation.NEAREST_K
+    expected_coverage = 1 - (len(REFERENCE) / (len(REFERENCE) + len(SAMPLE))) ** SETTINGS.nearest_k
     assert real_report["coverage"] == pytest.approx(expected_coverage, abs=0.05)
     assert real_report["digits_covered"] == 10
     assert real_report["confident_fraction"] >= 0.8
@@ -120,7 +123,7 @@ def test_noise_and_constant_images_are_far(classifier, mnist, reference, real_re
     noise = rng.integers(0, 256, (2000, 28, 28), dtype=np.uint8)
     black = np.full((2000, 28, 28, 1), -1.0, dtype=np.float32)
     for far in (noise, black):
-        report = evaluation.evaluate_images(classifier, far, reference, kid_subsets=FEW_SUBSETS)
+        report = evaluation.evaluate_images(classifier, far, reference, **FEW)
         assert real_report["fid"] < 0.05 * report["fid"]
         assert abs(real_report["kid"]) < 0.05 * report["kid"]
         assert report["recall"] <= 0.05
@@ -140,7 +143,7 @@ def test_kid_is_near_zero_for_the_same_distribution(real_report):
 def test_fid_grows_with_degradation(classifier, mnist, reference, degrade, strengths):
     clean = as_float(mnist.x_test[SAMPLE])
     fids = [
-        evaluation.evaluate_images(classifier, degrade(clean, s), reference, kid_subsets=FEW_SUBSETS)["fid"] for s in strengths
+        evaluation.evaluate_images(classifier, degrade(clean, s), reference, **FEW)["fid"] for s in strengths
     ]
     assert fids == sorted(fids) and len(set(fids)) == len(fids), fids
 
@@ -150,7 +153,7 @@ def test_fid_grows_with_degradation(classifier, mnist, reference, degrade, stren
 def test_two_digits_cover_two_and_lose_recall(classifier, mnist, reference, real_report):
     labels = mnist.y_test[SAMPLE]
     two_digits = mnist.x_test[SAMPLE][np.isin(labels, [3, 7])]
-    report = evaluation.evaluate_images(classifier, two_digits, reference, kid_subsets=FEW_SUBSETS)
+    report = evaluation.evaluate_images(classifier, two_digits, reference, **FEW)
     assert report["digits_covered"] == 2
     assert report["recall"] <= 0.4 < real_report["recall"]
     assert report["coverage"] <= 0.4 < real_report["coverage"]
@@ -176,8 +179,8 @@ def test_inception_score_bounds_on_fixed_probabilities():
 
 def test_conditional_accuracy_and_json_ready_report(classifier, mnist, reference):
     images, labels = mnist.x_test[SAMPLE], mnist.y_test[SAMPLE]
-    right = evaluation.evaluate_images(classifier, images, reference, requested_labels=labels, kid_subsets=FEW_SUBSETS)
-    wrong = evaluation.evaluate_images(classifier, images, reference, requested_labels=(labels + 1) % 10, kid_subsets=FEW_SUBSETS)
+    right = evaluation.evaluate_images(classifier, images, reference, requested_labels=labels, **FEW)
+    wrong = evaluation.evaluate_images(classifier, images, reference, requested_labels=(labels + 1) % 10, **FEW)
     assert right["conditional_accuracy"] >= 0.9 and wrong["conditional_accuracy"] <= 0.1
     assert json.loads(json.dumps(right)) == right
     assert {type(v) for k, v in right.items() if k != "class_histogram"} <= {int, float}
@@ -204,9 +207,9 @@ def test_frechet_distance_matches_closed_forms():
 
 
 def test_precision_recall_of_identical_sets_is_one(reference):
-    assert evaluation.precision_recall(reference.features, reference.features) == (1.0, 1.0)
+    assert evaluation.precision_recall(reference.features, reference.features, k=reference.k) == (1.0, 1.0)
     duplicated = np.repeat(reference.features[:50], 4, axis=0)  # k-NN radii of 0
-    assert evaluation.precision_recall(duplicated, duplicated) == (1.0, 1.0)
+    assert evaluation.precision_recall(duplicated, duplicated, k=reference.k) == (1.0, 1.0)
 
 
 def test_density_and_coverage_of_one_distribution():

@@ -16,10 +16,10 @@ from conftest import ROOT, run, tiny_params
 from gan_lab import config
 from gan_lab.config import CnnArch, MlpArch, TransformerArch, load_training
 from gan_lab.data import Mnist, to_tanh_range
-from gan_lab.training.gan import GAN
 from gan_lab.model_io import save_model
 from gan_lab.models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator, load_network
 from gan_lab.models.transformer import TransformerBlock
+from gan_lab.training.gan import GAN
 from gan_lab.training.loop import OutputPaths, train
 
 ARCHS = {

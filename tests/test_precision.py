@@ -10,11 +10,11 @@ import yaml
 
 from conftest import ROOT, TINY_CNN, mnist_batch, tiny_cnn_params, tiny_params
 from gan_lab.config import MlpArch, TransformerArch, load_training
-from gan_lab.training.gan import GAN
 from gan_lab.models import build_discriminator, build_generator, load_network
 from gan_lab.models.conditioning import output_dtype
-from gan_lab.training.precision import dtype_policy
+from gan_lab.training.gan import GAN
 from gan_lab.training.loop import OutputPaths, build_gan, make_deterministic, train
+from gan_lab.training.precision import dtype_policy
 
 TINY = {
     "cnn": TINY_CNN,

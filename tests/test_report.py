@@ -17,7 +17,8 @@ from PIL import Image
 from conftest import ROOT, run
 from gan_lab.config import TRAINING_SECTIONS
 from gan_lab.errors import DataError
-from gan_lab.report.render import input_files, render_report
+from gan_lab.report.loading import input_files
+from gan_lab.report.render import render_report
 
 FAMILIES = {  # section -> (generator, discriminator, conditional)
     "cnn": ("cnn", "cnn", False),

@@ -17,9 +17,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import AxesImage  # noqa: E402
 
-from gan_lab.plots import PNG_METADATA  # noqa: E402
+from gan_lab.plots import DPI, PNG_METADATA  # noqa: E402
 
-DPI = 100
 COLOUR_MAP = "viridis"  # the lab's palette: violet for little attention, yellow for much
 
 

@@ -13,11 +13,10 @@ import numpy as np
 import tensorflow as tf
 
 from gan_lab.config import ClassifierConfig
-from gan_lab.data import NUM_CLASSES, Mnist, to_tanh_range, training_batches
+from gan_lab.data import IMAGE_SHAPE, NUM_CLASSES, Mnist, to_tanh_range, training_batches
 from gan_lab.model_io import load_model
 
 FEATURE_LAYER = "features"
-IMAGE_SHAPE = (28, 28, 1)
 PREDICT_BATCH = 500
 
 

@@ -38,11 +38,10 @@ from gan_lab.data import NUM_CLASSES
 if TYPE_CHECKING:
     from gan_lab.evaluation.classifier import MnistClassifier
 
-NEAREST_K = 3
+# k of the k-NN balls and KID's subsets have no defaults here: params.yaml's `evaluate:` states them,
+# and the evaluate stage, bench/ and the tests pass them on.
 CONFIDENT = 0.9
 COVERED_FRACTION = 0.01
-KID_SUBSETS = 100
-KID_SUBSET_SIZE = 1000
 DISTANCE_CHUNK = 500  # rows of the pairwise-distance matrix held at once: 500 x 10,000 float64 = 40 MB
 
 
@@ -92,7 +91,7 @@ def _unbiased_mmd2(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def kernel_inception_distance(
-    real: np.ndarray, fake: np.ndarray, *, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE, seed: int = 0
+    real: np.ndarray, fake: np.ndarray, *, subsets: int, subset_size: int, seed: int = 0
 ) -> tuple[float, float]:
     """Mean and std of the unbiased MMD² over `subsets` random subsets (without replacement) of each set.
 
@@ -123,7 +122,7 @@ def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return squared
 
 
-def knn_radii(features: np.ndarray, k: int = NEAREST_K) -> np.ndarray:
+def knn_radii(features: np.ndarray, k: int) -> np.ndarray:
     """Distance from each row to its k-th nearest other row, in row chunks to bound memory."""
     features = np.asarray(features, dtype=np.float64)
     if len(features) <= k:
@@ -160,7 +159,7 @@ def fraction_in_balls(points: np.ndarray, centres: np.ndarray, radii: np.ndarray
 
 
 def precision_recall(
-    real: np.ndarray, fake: np.ndarray, *, k: int = NEAREST_K, real_radii: np.ndarray | None = None
+    real: np.ndarray, fake: np.ndarray, *, k: int, real_radii: np.ndarray | None = None
 ) -> tuple[float, float]:
     """Kynkäänniemi et al. (2019) improved precision and recall; pass `real_radii` to reuse them."""
     if real_radii is None:
@@ -173,7 +172,7 @@ def precision_recall(
 # --- density and coverage ------------------------------------------------------------------------
 
 def density_coverage(
-    real: np.ndarray, fake: np.ndarray, *, k: int = NEAREST_K, real_radii: np.ndarray | None = None
+    real: np.ndarray, fake: np.ndarray, *, k: int, real_radii: np.ndarray | None = None
 ) -> tuple[float, float]:
     """Naeem et al. (2020) density and coverage on the real k-NN balls; pass `real_radii` to reuse them.
 
@@ -196,7 +195,7 @@ def _density_coverage(counts: np.ndarray, filled: np.ndarray, k: int) -> tuple[f
 
 
 def knn_metrics(
-    real: np.ndarray, fake: np.ndarray, *, k: int = NEAREST_K, real_radii: np.ndarray | None = None
+    real: np.ndarray, fake: np.ndarray, *, k: int, real_radii: np.ndarray | None = None
 ) -> dict[str, float]:
     """Precision, recall, density and coverage, as `precision_recall` and `density_coverage` give them.
 
@@ -252,13 +251,13 @@ class ReferenceStats:
     k: int
 
     @classmethod
-    def from_features(cls, features: np.ndarray, k: int = NEAREST_K) -> ReferenceStats:
+    def from_features(cls, features: np.ndarray, k: int) -> ReferenceStats:
         features = np.asarray(features, dtype=np.float64)
         mean, cov = gaussian_fit(features)
         return cls(features=features, mean=mean, cov=cov, radii=knn_radii(features, k), k=k)
 
 
-def reference_stats(classifier: MnistClassifier, images: np.ndarray, k: int = NEAREST_K) -> ReferenceStats:
+def reference_stats(classifier: MnistClassifier, images: np.ndarray, k: int) -> ReferenceStats:
     """Embed the real images (the test split, typically) once for a whole evaluation run."""
     return ReferenceStats.from_features(classifier.features(images), k)
 
@@ -269,8 +268,8 @@ def evaluate_features(
     reference: ReferenceStats,
     *,
     requested_labels: np.ndarray | None = None,
-    kid_subsets: int = KID_SUBSETS,
-    kid_subset_size: int = KID_SUBSET_SIZE,
+    kid_subsets: int,
+    kid_subset_size: int,
 ) -> dict:
     """Every metric for one sample set, as plain JSON-ready floats and ints."""
     features = np.asarray(features, dtype=np.float64)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-IMAGE_SHAPE = (28, 28, 1)
+from gan_lab.data import IMAGE_SHAPE
 
 
 Inputs = keras.KerasTensor | list[keras.KerasTensor]

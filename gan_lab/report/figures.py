@@ -14,9 +14,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from gan_lab.data import NUM_CLASSES  # noqa: E402
-from gan_lab.plots import PNG_METADATA, draw_losses  # noqa: E402
+from gan_lab.plots import DPI, PNG_METADATA, draw_losses  # noqa: E402
 
-DPI = 100
 
 
 def save_losses_side_by_side(losses: dict[str, pd.DataFrame], titles: dict[str, str], path: Path) -> None:

@@ -12,7 +12,9 @@ from typing import Callable
 
 import tensorflow as tf
 
-SIZE = 28
+from gan_lab.data import IMAGE_SHAPE
+
+SIZE = IMAGE_SHAPE[0]  # square images: height = width
 
 # share(draw, n): the n rows of random numbers for this batch, given draw(rows) that draws them. On
 # several devices (gan_lab/training/distribute.py) a replica draws for the whole global batch and keeps its rows.

@@ -162,6 +162,30 @@ class GAN(keras.Model):
         gradient = tape.gradient(real_score, images, output_gradients=dlogit_dprobability)[:batch]
         return ops.mean(ops.sum(ops.square(gradient), axis=(1, 2, 3)))
 
+    def backward(
+        self, d_tape: tf.GradientTape, g_tape: tf.GradientTape, d_loss: tf.Tensor, fake: tf.Tensor, fake_score: tf.Tensor
+    ) -> tuple[list, list]:
+        """Both networks' gradients, as their optimizers' `apply` expects them, from one pass back through D.
+
+        Only d_loss is differentiated through D: with respect to D's weights (D's gradients) and to
+        the fake images. That gradient at each fake, times `generator_over_discriminator(p)`, is
+        g_loss's gradient there, which then runs back through G alone: g_loss itself is never
+        differentiated, and D is not back-propagated a second time for the generator.
+
+        The textbook version back-propagates g_loss through D and G on a tape of its own (the
+        TensorFlow DCGAN tutorial; `direct_generator_gradients` in tests/test_shared_backward.py,
+        which checks the two agree for every discriminator family, and `two_tape_step` in
+        bench/train_speed.py, which times them). It costs a second backward pass through D.
+        """
+        d_vars = self.discriminator.trainable_variables
+        g_vars = self.generator.trainable_variables
+        d_scale = self.gradient_scale(self.d_optimizer)  # read before `apply` may change a loss scale
+        g_scale = self.gradient_scale(self.g_optimizer)
+        *d_grads, d_loss_at_fake = self.gradients(d_tape, d_loss, d_vars + [fake], self.d_optimizer, d_scale)
+        g_loss_at_fake = d_loss_at_fake / d_scale * self.generator_over_discriminator(fake_score)
+        g_grads = self.gradients(g_tape, fake, g_vars, self.g_optimizer, g_loss_at_fake * g_scale)
+        return d_grads, g_grads
+
     def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         real, labels = data
         batch = tf.shape(real)[0]
@@ -183,19 +207,12 @@ class GAN(keras.Model):
             )
             if self.r1_gamma > 0:
                 d_loss += self.r1_gamma / 2 * self.r1_penalty(input_tape, images, real_score, batch)
+            # g_loss is only logged: the generator's gradient is taken from d_loss's (see `backward`).
             g_loss = ops.mean(ops.binary_crossentropy(ops.ones_like(fake_score), fake_score))
 
-        # One backward pass through D serves both networks: D's weights get d_loss's gradient, and
-        # d_loss's gradient at the fake images, re-weighted per image, is g_loss's gradient there,
-        # which then runs back through G alone (no second pass through D for the generator).
-        d_vars = self.discriminator.trainable_variables
-        g_vars = self.generator.trainable_variables
-        d_scale = self.gradient_scale(self.d_optimizer)  # read before `apply` may change a loss scale
-        g_scale = self.gradient_scale(self.g_optimizer)
-        *d_grads, d_loss_at_fake = self.gradients(d_tape, d_loss, d_vars + [fake], self.d_optimizer, d_scale)
-        g_loss_at_fake = d_loss_at_fake / d_scale * self.generator_over_discriminator(fake_score)
-        self.d_optimizer.apply(d_grads, d_vars)
-        self.g_optimizer.apply(self.gradients(g_tape, fake, g_vars, self.g_optimizer, g_loss_at_fake * g_scale), g_vars)
+        d_grads, g_grads = self.backward(d_tape, g_tape, d_loss, fake, fake_score)
+        self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
+        self.g_optimizer.apply(g_grads, self.generator.trainable_variables)
         return {
             "d_loss": d_loss,
             "g_loss": g_loss,

@@ -22,13 +22,13 @@ import tensorflow as tf
 
 from gan_lab.config import TrainingParams
 from gan_lab.data import NUM_CLASSES, Mnist, training_batches
-from gan_lab.training.distribute import Distribution, make_distribution, synchronize_batch_norm
 from gan_lab.errors import GanLabError
-from gan_lab.training.gan import GAN
 from gan_lab.model_io import save_model, write_json
 from gan_lab.models import build_discriminator, build_generator
 from gan_lab.names import GENERATOR_FILE
 from gan_lab.plots import captioned, image_grid, save_gif, save_loss_plot, save_png
+from gan_lab.training.distribute import Distribution, make_distribution, synchronize_batch_norm
+from gan_lab.training.gan import GAN
 from gan_lab.training.precision import adam, dtype_policy
 
 LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake", "d_real_accuracy", "d_fake_accuracy"]
