@@ -8,6 +8,7 @@ Every setting is studied twice, with random (untrained) and with trained embeddi
   grid_trained.png     the same after training
   settings/            one annotated heatmap per swept setting and variant: <variant>_embed<D>_heads<H>.png
   metrics.json         per setting (swept, and the lab's) and variant: max weight, entropy, ...
+  summary.json         the DVC metrics: the lab setting's entropies (random, trained, uniform) and weights
   top_keys.json        per setting and variant: the key each word attends to most
 """
 import argparse
@@ -27,7 +28,7 @@ def run(params: AttentionParams, out: Path) -> None:
     import tensorflow as tf
 
     from gan_lab.attention.study import (
-        LAB_SETTING, VARIANTS, study, summarise, token_labels, top_keys, uniform_entropy,
+        LAB_SETTING, VARIANTS, headline, study, summarise, token_labels, top_keys, uniform_entropy,
     )
     from gan_lab.attention.heatmaps import save_grid, save_heatmap
 
@@ -60,6 +61,7 @@ def run(params: AttentionParams, out: Path) -> None:
         }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out / "top_keys.json").write_text(json.dumps(keys, indent=2) + "\n")
+    (out / "summary.json").write_text(json.dumps(headline(metrics), indent=2) + "\n")
     print(f"attention_sweep: {len(results)} settings x {len(VARIANTS)} variants -> {out}")
 
 

@@ -1,7 +1,8 @@
 """DVC stage `evaluate`: FID, KID, IS, precision/recall, density/coverage and digit coverage of every
 trained generator, with real data (the floor) and an untrained generator (the ceiling) scored the same way.
 
-Writes under --out: metrics.json (DVC metrics: one entry per generator, `real`, `untrained`),
+Writes under --out: summary.json (the DVC metrics: FID, KID, confident share, coverage and digits per
+trained model), metrics.json (every metric of every generator, `real` and `untrained`),
 class_histograms.json (share of samples read as each digit) and timing.json (wall time, device).
 """
 import argparse
@@ -11,7 +12,7 @@ from pathlib import Path
 from gan_lab.config import load_evaluate
 from gan_lab.data import load_prepared
 from gan_lab.errors import DataError, exit_on_user_error
-from gan_lab.evaluation.evaluate import generator_files
+from gan_lab.evaluation.evaluate import generator_files, summary
 from gan_lab.model_io import write_json
 
 
@@ -40,6 +41,7 @@ def main() -> None:
     generators = {name: load_network(path) for name, path in files.items()}
     result = evaluate_all(MnistClassifier.load(args.classifier), mnist, generators, params.evaluate, params.seed)
     write_json(args.out / "metrics.json", result.metrics)
+    write_json(args.out / "summary.json", summary(result.metrics))
     write_json(args.out / "class_histograms.json", result.class_histograms)
     write_json(args.out / "timing.json", {"seconds": result.seconds, "device": compute_device(), "cpu_count": os.cpu_count()})
     for name, scores in result.metrics.items():

@@ -28,7 +28,9 @@ def main() -> None:
     train_seconds = time.perf_counter() - start
     save_model(model, args.model)
     epochs = params.classifier.epochs
-    write_json(args.reports / "metrics.json", {**{k: round(v, 6) for k, v in scores.items()}, "epochs": epochs})
+    scores = {k: round(v, 6) for k, v in scores.items()}
+    write_json(args.reports / "metrics.json", {**scores, "epochs": epochs})
+    write_json(args.reports / "summary.json", {"test_accuracy": scores["test_accuracy"]})  # the DVC metric
     write_json(
         args.reports / "timing.json",
         {

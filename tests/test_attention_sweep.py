@@ -104,7 +104,7 @@ def test_stage_writes_every_output(tmp_path: Path) -> None:
     result = run_stage(tmp_path, SMALL_SWEEP)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "reports" / "attention"
-    assert sorted(p.name for p in out.iterdir()) == sorted(PNGS + ["metrics.json", "settings", "top_keys.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(PNGS + ["metrics.json", "settings", "summary.json", "top_keys.json"])
     for name in PNGS:
         assert (out / name).read_bytes().startswith(b"\x89PNG")
     names = {f"embed{d}_heads{h}" for d in SMALL_SWEEP["embed_dims"] for h in SMALL_SWEEP["num_heads"]}
@@ -113,6 +113,11 @@ def test_stage_writes_every_output(tmp_path: Path) -> None:
     for name in ("metrics.json", "top_keys.json"):
         statistics = json.loads((out / name).read_text())
         assert all(set(statistics[variant]) == names for variant in study.VARIANTS)
+    metrics, summary = (json.loads((out / name).read_text()) for name in ("metrics.json", "summary.json"))
+    lab = {variant: metrics[variant]["embed64_heads4"] for variant in study.VARIANTS}
+    assert summary == {"uniform_entropy": metrics["uniform_entropy"], "random_entropy": lab["random"]["mean_entropy"],
+                       "trained_entropy": lab["trained"]["mean_entropy"], "trained_max_weight": lab["trained"]["max_weight"],
+                       "trained_padding_weight": lab["trained"]["padding_weight"]}
 
 
 def test_stage_rejects_indivisible_heads_in_one_line(tmp_path: Path) -> None:

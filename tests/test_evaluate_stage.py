@@ -68,6 +68,12 @@ def test_one_entry_per_generator_plus_the_floor_and_the_ceiling(project):
     assert metrics["real"]["fid"] < min(metrics[name]["fid"] for name in ENTRIES if name != "real")
 
 
+def test_the_dvc_metrics_are_five_numbers_per_trained_model(project):
+    metrics, summary = read(project, "metrics.json"), read(project, "summary.json")
+    short = {"fid": "fid", "kid": "kid", "confident": "confident_fraction", "coverage": "coverage", "digits": "digits_covered"}
+    assert summary == {name: {key: metrics[name][full] for key, full in short.items()} for name in ENTRIES[:3]}
+
+
 def test_class_histograms_and_timing_are_kept_apart(project):
     histograms = read(project, "class_histograms.json")
     assert list(histograms) == ENTRIES

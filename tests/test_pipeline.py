@@ -44,6 +44,8 @@ def assert_training_outputs(repo, section: str, params: dict) -> None:
     assert {"final_d_loss", "final_g_loss", "generator_parameters", "discriminator_parameters"} <= set(metrics)
     timing = json.loads((reports / "timing.json").read_text())
     assert timing["wall_seconds"] > 0 and timing["images_per_second"] > 0
+    speed = json.loads((reports / "speed.json").read_text())  # the stage's DVC metrics: two numbers of timing.json
+    assert speed == {section: {key: timing[key] for key in ("images_per_second", "wall_seconds")}}
     generator, discriminator = (load_network(models / f"{network}.keras") for network in ("generator", "discriminator"))
     z, labels = np.zeros((3, params[section]["latent_dim"]), "float32"), np.arange(3)
     conditional = params[section]["conditional"]

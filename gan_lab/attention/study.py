@@ -128,7 +128,11 @@ class AttentionMaps:
 
     @property
     def name(self) -> str:
-        return f"embed{self.embed_dim}_heads{self.num_heads}"
+        return setting_name(self.embed_dim, self.num_heads)
+
+
+def setting_name(embed_dim: int, num_heads: int) -> str:
+    return f"embed{embed_dim}_heads{num_heads}"
 
 
 def study_setting(
@@ -184,6 +188,21 @@ def summarise(maps: AttentionMaps) -> dict[str, float]:
     if maps.loss is not None:
         summary["loss"] = float(f"{maps.loss:.3g}")  # tiny once trained: keep 3 significant digits
     return summary
+
+
+def headline(metrics: dict) -> dict:
+    """The attention study's DVC metrics, out of `metrics` (uniform_entropy, then per variant and
+    setting what `summarise` gives): the lab setting's (LAB_SETTING) entropies, random and trained,
+    against a uniform row's, and its trained maps' largest weight and weight on padding, so that
+    `dvc exp show` compares runs without the per-setting table (metrics.json, which the report reads)."""
+    random, trained = (metrics[variant][setting_name(*LAB_SETTING)] for variant in VARIANTS)
+    return {
+        "uniform_entropy": metrics["uniform_entropy"],
+        "random_entropy": random["mean_entropy"],
+        "trained_entropy": trained["mean_entropy"],
+        "trained_max_weight": trained["max_weight"],
+        "trained_padding_weight": trained["padding_weight"],
+    }
 
 
 def top_keys(maps: AttentionMaps, seq_len: int) -> dict[str, str]:

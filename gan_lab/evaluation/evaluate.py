@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from gan_lab.evaluation.classifier import MnistClassifier
 
 SIGNIFICANT_DIGITS = 6  # enough for KID near 1e-5, short enough to read in `dvc metrics show`
+# summary.json, the stage's DVC metrics: per trained model, the numbers experiments are compared on,
+# under short names, for `dvc exp show`'s columns (`cnn.fid`, `cnn.confident`, ...): metrics.json, a
+# plain output the report reads, has every metric of every entry.
+SUMMARY_KEYS = {"fid": "fid", "kid": "kid", "confident": "confident_fraction", "coverage": "coverage",
+                "digits": "digits_covered"}
 
 Draw = Callable[[], tuple[np.ndarray, "np.ndarray | None"]]
 
@@ -50,6 +55,11 @@ def generator_files(models_dir: Path) -> dict[str, Path]:
         if not path.is_file():
             raise DataError(f"{path}: generator not found; run `dvc repro train_{name}` first")
     return files
+
+
+def summary(metrics: dict[str, dict]) -> dict[str, dict]:
+    """The trained models' SUMMARY_KEYS, out of every entry's metrics."""
+    return {name: {short: metrics[name][key] for short, key in SUMMARY_KEYS.items()} for name in TRAINING_SECTIONS}
 
 
 def real_slice(mnist: Mnist, n: int, seed: int) -> np.ndarray:

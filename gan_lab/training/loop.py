@@ -33,6 +33,9 @@ from gan_lab.training.precision import adam, dtype_policy
 
 LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake", "d_real_accuracy", "d_fake_accuracy"]
 THROUGHPUT_COLUMNS = ["step", "images_per_second"]  # wall-clock figures: kept apart, not hashed by DVC
+# speed.json, the stage's DVC metrics: the two numbers of timing.json that runs are compared on, under
+# the section's name, so that `dvc exp show` names their columns `cnn.images_per_second`, ...
+SPEED_KEYS = ("images_per_second", "wall_seconds")
 
 
 class DivergenceError(GanLabError):
@@ -326,6 +329,7 @@ def write_outputs(
         save_loss_plot(frame, reports / "losses.png", title)
         write_json(reports / "metrics.json", metrics)
         write_json(reports / "timing.json", timing)
+        write_json(reports / "speed.json", {params.name: {key: timing[key] for key in SPEED_KEYS}})
         for src, dst in ((models, out.models), (reports, out.reports)):
             dst.parent.mkdir(parents=True, exist_ok=True)
             if dst.exists():
