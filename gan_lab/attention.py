@@ -17,12 +17,12 @@ from typing import Any
 import keras
 from keras import ops
 
+from gan_lab.config import ATTENTION_SCORES  # q.k (Vaswani et al.), or -|q - k|^2 with tied q, k (ViTGAN)
 from gan_lab.errors import ConfigError
 
 # Score given to a masked key before the softmax: exp(-1e9 - max) is exactly 0 in float32,
 # so masked keys get weight 0 and each row sums to 1 over the keys it may see.
 MASKED_SCORE = -1e9
-SCORES = ("dot", "l2")  # q.k (Vaswani et al.), or -|q - k|^2 with queries and keys tied (ViTGAN)
 
 
 @keras.saving.register_keras_serializable(package="gan_lab")
@@ -38,8 +38,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         super().__init__(**kwargs)
         if embed_dim % num_heads:
             raise ConfigError(f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}")
-        if score not in SCORES:
-            raise ConfigError(f"attention score={score!r}: must be one of {', '.join(SCORES)}")
+        if score not in ATTENTION_SCORES:
+            raise ConfigError(f"attention score={score!r}: must be one of {', '.join(ATTENTION_SCORES)}")
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads

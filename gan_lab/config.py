@@ -63,6 +63,7 @@ def checked(check: Check | None = None, *, default: Any = dataclasses.MISSING) -
 
 DISTRIBUTE = ("none", "mirrored", "multi_worker")  # gan_lab/distribute.py
 PATCH_EMBEDDINGS = ("linear", "overlapping", "conv")  # gan_lab/models/transformer.py
+ATTENTION_SCORES = ("dot", "l2")  # gan_lab/attention.py
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies
 
 
@@ -123,6 +124,8 @@ class TransformerArch:
     # 7->14->28, then a 7x7 one-channel convolution, as the CNN generator), and its normalisation.
     upsample_filters: tuple[int, ...] = checked(each(positive()), default=(64,))
     upsample_norm: str = checked(one_of("none", "batch"), default="none")
+    # The discriminator's attention score: dot (q.k) or l2 (-|q - k|^2, queries and keys tied: ViTGAN).
+    d_attention: str = checked(one_of(*ATTENTION_SCORES), default="dot")
 
     def validate(self, path: str) -> None:
         if len(self.upsample_filters) not in (1, 2):

@@ -99,7 +99,7 @@ def test_generator_upsampling(filters, norm):
 
 
 RAW = {"embed_dim": 16, "num_heads": 2, "depth": 1, "mlp_ratio": 2.0, "dropout": 0.0, "patch_size": 4,
-       "patch_embedding": "linear", "upsample_filters": [16], "upsample_norm": "none"}
+       "patch_embedding": "linear", "upsample_filters": [16], "upsample_norm": "none", "d_attention": "dot"}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -107,7 +107,17 @@ RAW = {"embed_dim": 16, "num_heads": 2, "depth": 1, "mlp_ratio": 2.0, "dropout":
     ({"patch_embedding": "stem"}, r"transformer.patch_embedding='stem': must be one of linear, overlapping, conv"),
     ({"upsample_filters": [8, 8, 8]}, r"transformer.upsample_filters=\[8, 8, 8\]: needs 1 or 2 entries"),
     ({"upsample_norm": "layer"}, r"transformer.upsample_norm='layer': must be one of none, batch"),
+    ({"d_attention": "cosine"}, r"transformer.d_attention='cosine': must be one of dot, l2"),
 ])
 def test_bad_options_are_refused_in_one_line(change, message):
     with pytest.raises(ConfigError, match=message):
         parse_section(TransformerArch, {**RAW, **change}, "transformer")
+
+
+def test_discriminator_attention_score_reaches_its_blocks_only():
+    """`d_attention: l2` changes the discriminator's blocks; the generator keeps dot-product attention."""
+    arch = dataclasses.replace(BASE, d_attention="l2")
+    d = build_discriminator("transformer", arch)
+    g = build_generator("transformer", arch, 8)
+    assert [layer.attention.key for layer in d.layers if layer.name.startswith("block")] == [None]
+    assert all(layer.attention.key is not None for layer in g.layers if layer.name.startswith("block"))

@@ -82,15 +82,18 @@ class TransformerBlock(layers.Layer):
     an identity from input to output, which is what lets Transformers train without warm-up.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, mlp_ratio: float, dropout: float, **kwargs: Any) -> None:
+    def __init__(
+        self, embed_dim: int, num_heads: int, mlp_ratio: float, dropout: float, score: str = "dot", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.mlp_ratio = mlp_ratio
         self.dropout = dropout
+        self.score = score
         self.mlp_units = max(1, round(embed_dim * mlp_ratio))
         self.attention_norm = layers.LayerNormalization(epsilon=1e-6, name="attention_norm")
-        self.attention = MultiHeadSelfAttention(embed_dim, num_heads, dropout, name="attention")
+        self.attention = MultiHeadSelfAttention(embed_dim, num_heads, dropout, score, name="attention")
         self.mlp_norm = layers.LayerNormalization(epsilon=1e-6, name="mlp_norm")
         self.mlp_hidden = layers.Dense(self.mlp_units, activation="gelu", name="mlp_hidden")
         self.mlp_output = layers.Dense(embed_dim, name="mlp_output")
@@ -116,14 +119,15 @@ class TransformerBlock(layers.Layer):
             "num_heads": self.num_heads,
             "mlp_ratio": self.mlp_ratio,
             "dropout": self.dropout,
+            "score": self.score,
         }
 
 
-def encode(tokens: keras.KerasTensor, arch: TransformerArch, position_stddev: float) -> keras.KerasTensor:
+def encode(tokens: keras.KerasTensor, arch: TransformerArch, position_stddev: float, score: str = "dot") -> keras.KerasTensor:
     """Positional embeddings, `depth` Transformer blocks and a final LayerNorm, on (B, T, E) tokens."""
     x = PositionEmbedding(tokens.shape[1], arch.embed_dim, position_stddev, name="position_embedding")(tokens)
     for i in range(arch.depth):
-        x = TransformerBlock(arch.embed_dim, arch.num_heads, arch.mlp_ratio, arch.dropout, name=f"block{i}")(x)
+        x = TransformerBlock(arch.embed_dim, arch.num_heads, arch.mlp_ratio, arch.dropout, score, name=f"block{i}")(x)
     return layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
 
 
@@ -170,7 +174,7 @@ def build_discriminator(arch: TransformerArch, num_classes: int | None = None) -
     grid = IMAGE_SHAPE[0] // arch.patch_size
     x = embed_patches(x, arch)
     x = layers.Reshape((grid * grid, arch.embed_dim), name="to_tokens")(x)
-    x = encode(x, arch, POSITION_STDDEV["discriminator"])
+    x = encode(x, arch, POSITION_STDDEV["discriminator"], arch.d_attention)
     x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
     probability = layers.Dense(1, activation="sigmoid", name="real_probability", dtype=output_dtype())(x)
     return keras.Model(inputs, probability, name="transformer_discriminator")
