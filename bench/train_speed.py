@@ -10,13 +10,16 @@ Keras layers; (b+) is (b) with this project's implementation of the generator's 
 (b+) -> (c) the train step's.
 GFLOP/step counts the convolutions and matrix products a compiled step really runs (the graph
 pruned to what updates the weights, TensorFlow's own per-op FLOP formulas); GFLOP/s divides it by
-the step's time, and "of peak" by a float32 matmul's GFLOP/s on this machine.
+the step's time, and "of peak" by a float32 matmul's GFLOP/s on this machine (a bfloat16 row's by
+a bfloat16 matmul's). The `mixed_bfloat16` rows run the same step under `train.precision:
+mixed_bfloat16`; whether that is faster depends on the CPU (its bfloat16 flags head the table).
 Not part of the test suite: it takes minutes.
 """
 from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import os
 import statistics
@@ -35,9 +38,10 @@ import tensorflow as tf  # noqa: E402
 from bench.lab_networks import LATENT, handout_discriminator, handout_gan, handout_generator  # noqa: E402
 from gan_lab.config import load_training  # noqa: E402
 from gan_lab.data import load_prepared, to_tanh_range  # noqa: E402
-from gan_lab.report.machine import cpu_model  # noqa: E402
+from gan_lab.report.machine import cpu_flags, cpu_model  # noqa: E402
 from gan_lab.training.gan import GAN  # noqa: E402
 from gan_lab.training.loop import build_gan  # noqa: E402
+from gan_lab.training.precision import dtype_policy  # noqa: E402
 from tensorflow.python.framework import ops as tf_ops  # noqa: E402  (FLOP statistics of graph ops)
 
 BATCH = 128
@@ -108,8 +112,12 @@ def project_step(gan: GAN, real: np.ndarray) -> Step:
     return Step(lambda: compiled(batch), compiled.get_concrete_function(batch).graph)
 
 
-def lab_networks_in_project_step(real: np.ndarray) -> Step:
-    return project_step(handout_gan(), real)
+def lab_networks_in_project_step(real: np.ndarray, precision: str = "float32") -> Step:
+    with dtype_policy(precision):
+        return project_step(handout_gan(), real)
+
+
+BFLOAT16 = "mixed_bfloat16"
 
 
 def matmul_gflops(dtype: tf.DType, n: int = 2048, repeats: int = 10) -> float:
@@ -162,6 +170,7 @@ def main() -> None:
         "(b) two-tape tf.function": two_tape_step(real),
         "(b+) two-tape, project layers": two_tape_step(real, project_layers=True),
         "(c) project step, lab CNN networks": lab_networks_in_project_step(real),
+        f"(c) project step, lab CNN networks, {BFLOAT16}": lab_networks_in_project_step(real, BFLOAT16),
     }
     for section in ("cnn", "transformer", "combined"):
         try:
@@ -170,6 +179,8 @@ def main() -> None:
             print(f"skipping {section}: {exc}")
             continue
         recipes[f"(c) project step, {section} defaults"] = project_step(build_gan(params), real)
+        in_bfloat16 = dataclasses.replace(params, loop=dataclasses.replace(params.loop, precision=BFLOAT16))
+        recipes[f"(c) project step, {section} defaults, {BFLOAT16}"] = project_step(build_gan(in_bfloat16), real)
 
     for step in recipes.values():  # trace and warm up
         timed(step, 2)
@@ -183,7 +194,9 @@ def main() -> None:
     base = statistics.median(samples["(a) lab loop, freeze fixed"])
     tape = statistics.median(samples["(b) two-tape tf.function"])
     rows = []
-    print(f"\nbatch {BATCH}, {rounds} rounds x {steps} steps, interleaved\n")
+    flags = cpu_flags()
+    print(f"\n{cpu_model()}, bfloat16 flags: {', '.join(flags) or 'none'}; "
+          f"batch {BATCH}, {rounds} rounds x {steps} steps, interleaved\n")
     print("| recipe | s/step (median) | min | max | images/s | vs (a) | vs (b) | GFLOP/step | GFLOP/s | of peak |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, values in samples.items():
@@ -193,7 +206,8 @@ def main() -> None:
                "speedup_vs_lab_loop": base / med, "speedup_vs_two_tape": tape / med, "gflop_per_step": gflop,
                "gflop_per_second": gflop / med if gflop else None}
         rows.append(row)
-        work = f"{gflop:.1f} | {gflop / med:.0f} | {gflop / med / ceiling['float32']:.0%}" if gflop else "n/a | n/a | n/a"
+        peak = ceiling["bfloat16" if name.endswith(BFLOAT16) else "float32"]
+        work = f"{gflop:.1f} | {gflop / med:.0f} | {gflop / med / peak:.0%}" if gflop else "n/a | n/a | n/a"
         print(f"| {name} | {med:.3f} | {min(values):.3f} | {max(values):.3f} | {BATCH / med:.0f} | {base / med:.2f}x "
               f"| {tape / med:.2f}x | {work} |")
     print(f"\nmatmul peak (2048 x 2048): float32 {ceiling['float32']:.0f} GFLOP/s, "
@@ -201,7 +215,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "batch": BATCH, "rounds": rounds, "steps_per_round": steps, "quick": args.quick,
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "tensorflow": tf.__version__},
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "tensorflow": tf.__version__, "bfloat16_flags": flags},
         "recipes": rows, "matmul_gflops": ceiling,
     }, indent=2) + "\n")
     print(f"wrote {args.out}")

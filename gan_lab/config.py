@@ -53,14 +53,17 @@ def each(check: Check) -> Check:
     return (lambda vs: len(vs) > 0 and all(predicate(v) for v in vs), f"a non-empty list, each {text}")
 
 
-def checked(check: Check | None = None) -> Any:
-    """A dataclass field with a value check; every field is required (params.yaml holds defaults)."""
-    return field(metadata={"check": check})
+def checked(check: Check | None = None, *, default: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field with a value check. Every key is required in params.yaml (it holds the
+    defaults); `default` only lets code build the dataclass without the newer keys."""
+    return field(default=default, metadata={"check": check})
 
 
 # --- the sections --------------------------------------------------------------------------------
 
 DISTRIBUTE = ("none", "mirrored", "multi_worker")  # gan_lab/training/distribute.py
+PATCH_EMBEDDINGS = ("linear", "overlapping", "conv")  # gan_lab/models/transformer.py
+ATTENTION_SCORES = ("dot", "l2")  # gan_lab/attention/layer.py
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies
 
 
@@ -111,8 +114,29 @@ class TransformerArch:
     mlp_ratio: float = checked(positive())
     dropout: float = checked(between(0.0, 1.0, open_high=True))
     patch_size: int = checked(positive())
+    # How the discriminator turns the image into tokens (docs/models.md, "Lab Part 2 that works"):
+    # linear: each patch_size x patch_size patch projected on its own (ViT's patch embedding);
+    # overlapping: the same projection over 2*patch_size windows at stride patch_size (ViTGAN);
+    # conv: a small convolutional stem of log2(patch_size) stride-2 convolutions with LeakyReLU.
+    patch_embedding: str = checked(one_of(*PATCH_EMBEDDINGS), default="linear")
+    # The generator's upsampling from its 7x7 token grid: one width per stride-2 transposed
+    # convolution (1 entry: 7->14, then a 4x4 transposed convolution to the 28x28 image; 2 entries:
+    # 7->14->28, then a 7x7 one-channel convolution, as the CNN generator), and its normalisation.
+    upsample_filters: tuple[int, ...] = checked(each(positive()), default=(64,))
+    upsample_norm: str = checked(one_of("none", "batch"), default="none")
+    # The discriminator's attention score: dot (q.k) or l2 (-|q - k|^2, queries and keys tied: ViTGAN).
+    d_attention: str = checked(one_of(*ATTENTION_SCORES), default="dot")
 
     def validate(self, path: str) -> None:
+        if len(self.upsample_filters) not in (1, 2):
+            raise ConfigError(
+                f"{path}.upsample_filters={list(self.upsample_filters)}: needs 1 or 2 entries (7->14 or 7->14->28)"
+            )
+        if self.patch_embedding == "conv" and self.patch_size not in (2, 4):
+            raise ConfigError(
+                f"{path}.patch_size={self.patch_size}: the conv patch embedding needs 2 or 4 "
+                "(one stride-2 convolution per halving)"
+            )
         if self.embed_dim % self.num_heads:
             raise ConfigError(
                 f"{path}.embed_dim={self.embed_dim} is not divisible by "

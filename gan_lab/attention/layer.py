@@ -3,6 +3,12 @@
 `keras.layers.MultiHeadAttention` does the same maths (tests/test_attention.py checks it weight
 for weight); this version keeps every step visible: project, split into heads, scaled dot
 product, softmax, weighted sum, merge heads, project back.
+
+`score="l2"` is ViTGAN's attention for a discriminator (Lee et al. 2021, after Kim et al. 2021):
+the score of query i for key j is minus their squared distance, with one projection shared by
+queries and keys. Dot-product attention is not Lipschitz (its scores grow with the square of the
+input), so no weight normalisation can bound how fast such a discriminator's output changes; the
+L2 form with tied projections can be bounded.
 """
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from gan_lab.config import ATTENTION_SCORES  # q.k (Vaswani et al.), or -|q - k|^2 with tied q, k (ViTGAN)
 from gan_lab.errors import ConfigError
 
 # Score given to a masked key before the softmax: exp(-1e9 - max) is exactly 0 in float32,
@@ -27,17 +34,20 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     attend to different tokens.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, **kwargs: Any) -> None:
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, score: str = "dot", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if embed_dim % num_heads:
             raise ConfigError(f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}")
+        if score not in ATTENTION_SCORES:
+            raise ConfigError(f"attention score={score!r}: must be one of {', '.join(ATTENTION_SCORES)}")
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
         self.dropout = dropout
+        self.score = score
         # One Dense per role computes all heads at once; the heads are its column blocks.
         self.query = keras.layers.Dense(embed_dim, name="query")
-        self.key = keras.layers.Dense(embed_dim, name="key")
+        self.key = keras.layers.Dense(embed_dim, name="key") if score == "dot" else None  # l2: tied to query
         self.value = keras.layers.Dense(embed_dim, name="value")
         self.output_projection = keras.layers.Dense(embed_dim, name="output_projection")
         self.weights_dropout = keras.layers.Dropout(dropout)
@@ -45,7 +55,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         # Built explicitly so that a model loaded from a .keras file has the variables to fill.
         for projection in (self.query, self.key, self.value, self.output_projection):
-            projection.build(input_shape)
+            if projection is not None:
+                projection.build(input_shape)
         self.built = True
 
     def split_heads(self, x: Any) -> Any:
@@ -68,14 +79,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         Returns output (B, T, embed_dim) and weights (B, num_heads, T, T) before dropout.
         """
         query = self.split_heads(self.query(x))
-        key = self.split_heads(self.key(x))
+        key = query if self.score == "l2" else self.split_heads(self.key(x))
         value = self.split_heads(self.value(x))
 
         # Dividing by sqrt(head_dim) keeps the scores' spread independent of the head width,
         # so the softmax does not saturate as heads get wider.
-        scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2))) / ops.sqrt(
-            ops.cast(self.head_dim, query.dtype)
-        )
+        similarity = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))  # (B, heads, T, T): q_i . k_j
+        if self.score == "l2":  # -|q_i - k_j|^2 = 2 q_i.k_j - |q_i|^2 - |k_j|^2
+            square = ops.sum(ops.square(query), axis=-1)
+            similarity = 2.0 * similarity - square[..., :, None] - square[..., None, :]
+        scores = similarity / ops.sqrt(ops.cast(self.head_dim, query.dtype))
         if mask is not None:
             scores = ops.where(self.broadcast_mask(mask), scores, MASKED_SCORE)
         weights = ops.softmax(scores, axis=-1)
@@ -103,4 +116,5 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             "embed_dim": self.embed_dim,
             "num_heads": self.num_heads,
             "dropout": self.dropout,
+            "score": self.score,
         }

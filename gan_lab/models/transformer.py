@@ -31,6 +31,7 @@ from keras import layers
 from gan_lab.attention.layer import MultiHeadSelfAttention
 from gan_lab.config import TransformerArch
 from gan_lab.models.conditioning import IMAGE_SHAPE, discriminator_inputs, generator_inputs, output_dtype
+from gan_lab.models.one_channel import OneChannelConvTranspose
 
 GENERATOR_GRID = 7  # the generator attends over 7x7 = 49 tokens, then upsamples twice (x4)
 
@@ -81,15 +82,18 @@ class TransformerBlock(layers.Layer):
     an identity from input to output, which is what lets Transformers train without warm-up.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, mlp_ratio: float, dropout: float, **kwargs: Any) -> None:
+    def __init__(
+        self, embed_dim: int, num_heads: int, mlp_ratio: float, dropout: float, score: str = "dot", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.mlp_ratio = mlp_ratio
         self.dropout = dropout
+        self.score = score
         self.mlp_units = max(1, round(embed_dim * mlp_ratio))
         self.attention_norm = layers.LayerNormalization(epsilon=1e-6, name="attention_norm")
-        self.attention = MultiHeadSelfAttention(embed_dim, num_heads, dropout, name="attention")
+        self.attention = MultiHeadSelfAttention(embed_dim, num_heads, dropout, score, name="attention")
         self.mlp_norm = layers.LayerNormalization(epsilon=1e-6, name="mlp_norm")
         self.mlp_hidden = layers.Dense(self.mlp_units, activation="gelu", name="mlp_hidden")
         self.mlp_output = layers.Dense(embed_dim, name="mlp_output")
@@ -115,15 +119,29 @@ class TransformerBlock(layers.Layer):
             "num_heads": self.num_heads,
             "mlp_ratio": self.mlp_ratio,
             "dropout": self.dropout,
+            "score": self.score,
         }
 
 
-def encode(tokens: keras.KerasTensor, arch: TransformerArch, position_stddev: float) -> keras.KerasTensor:
+def encode(tokens: keras.KerasTensor, arch: TransformerArch, position_stddev: float, score: str = "dot") -> keras.KerasTensor:
     """Positional embeddings, `depth` Transformer blocks and a final LayerNorm, on (B, T, E) tokens."""
     x = PositionEmbedding(tokens.shape[1], arch.embed_dim, position_stddev, name="position_embedding")(tokens)
     for i in range(arch.depth):
-        x = TransformerBlock(arch.embed_dim, arch.num_heads, arch.mlp_ratio, arch.dropout, name=f"block{i}")(x)
+        x = TransformerBlock(arch.embed_dim, arch.num_heads, arch.mlp_ratio, arch.dropout, score, name=f"block{i}")(x)
     return layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
+
+
+def upsample(x: keras.KerasTensor, arch: TransformerArch) -> keras.KerasTensor:
+    """7x7 feature map -> 28x28x1 image in [-1, 1], with stride-2 transposed convolutions."""
+    batch_norm = arch.upsample_norm == "batch"
+    for i, filters in enumerate(arch.upsample_filters):  # 7 -> 14 (-> 28)
+        x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=not batch_norm, name=f"up{i}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(momentum=0.9, name=f"up{i}_norm")(x)
+        x = layers.ReLU(name=f"up{i}_relu")(x)
+    if len(arch.upsample_filters) == 1:  # 14 -> 28 in the last layer
+        return layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", name="to_image", dtype=output_dtype())(x)
+    return OneChannelConvTranspose(7, activation="tanh", name="to_image", dtype=output_dtype())(x)
 
 
 def build_generator(arch: TransformerArch, latent_dim: int, num_classes: int | None = None) -> keras.Model:
@@ -133,17 +151,30 @@ def build_generator(arch: TransformerArch, latent_dim: int, num_classes: int | N
     x = layers.Reshape((tokens, arch.embed_dim), name="to_tokens")(x)
     x = encode(x, arch, POSITION_STDDEV["generator"])
     x = layers.Reshape((GENERATOR_GRID, GENERATOR_GRID, arch.embed_dim), name="to_7x7")(x)
-    x = layers.Conv2DTranspose(arch.embed_dim, 4, strides=2, padding="same", activation="relu", name="up0")(x)
-    image = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", name="to_image", dtype=output_dtype())(x)
-    return keras.Model(inputs, image, name="transformer_generator")
+    return keras.Model(inputs, upsample(x, arch), name="transformer_generator")
+
+
+def embed_patches(x: keras.KerasTensor, arch: TransformerArch) -> keras.KerasTensor:
+    """(28, 28, C) image -> (28/patch_size)^2 tokens of embed_dim numbers (`patch_embedding`)."""
+    size = arch.patch_size
+    if arch.patch_embedding == "conv":  # halve the image log2(patch_size) times, widening to embed_dim
+        halvings = size.bit_length() - 1
+        for i in range(halvings):
+            filters = arch.embed_dim // 2 ** (halvings - 1 - i)
+            x = layers.Conv2D(filters, 4, strides=2, padding="same", name=f"stem{i}")(x)
+            x = layers.LeakyReLU(negative_slope=0.2, name=f"stem{i}_lrelu")(x)
+        return x
+    if arch.patch_embedding == "overlapping":  # each token also sees half a patch of its neighbours
+        return layers.Conv2D(arch.embed_dim, 2 * size, strides=size, padding="same", name="patch_embedding")(x)
+    return layers.Conv2D(arch.embed_dim, size, strides=size, name="patch_embedding")(x)
 
 
 def build_discriminator(arch: TransformerArch, num_classes: int | None = None) -> keras.Model:
     inputs, x = discriminator_inputs(num_classes)
     grid = IMAGE_SHAPE[0] // arch.patch_size
-    x = layers.Conv2D(arch.embed_dim, arch.patch_size, strides=arch.patch_size, name="patch_embedding")(x)
+    x = embed_patches(x, arch)
     x = layers.Reshape((grid * grid, arch.embed_dim), name="to_tokens")(x)
-    x = encode(x, arch, POSITION_STDDEV["discriminator"])
+    x = encode(x, arch, POSITION_STDDEV["discriminator"], arch.d_attention)
     x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
     probability = layers.Dense(1, activation="sigmoid", name="real_probability", dtype=output_dtype())(x)
     return keras.Model(inputs, probability, name="transformer_discriminator")
