@@ -7,7 +7,10 @@ and for the lab's own recipe given eight minutes.
 Trains each section's default params exactly as `dvc repro` does (same seed, same batches, same
 compiled step) and, every `--every` steps, pauses the clock to score `--samples` images from a
 fixed latent batch: FID on the `train_classifier` features against as many test images, the share
-the classifier reads with >= 90 % confidence (cells readable at a glance) and precision. Needs
+the classifier reads with >= 90 % confidence (cells readable at a glance), precision, coverage and
+digits covered. The batch, the drawing (gan_lab/training/quality.py) and the scores
+(gan_lab/evaluation/quality.py) are the pipeline's own: with `--every` set to `train.quality_every`
+and 2,000 samples, a section's curve is the `quality` stage's reports/<name>/quality.csv. Needs
 `models/classifier/classifier.keras` (`dvc repro train_classifier`). FID on 2,000 samples (and
 2,000 test images) is a noisier estimate than the evaluate stage's 10,000, so compare the curves
 with each other rather than with the report. `--set` changes params as `dvc exp run -S` would (for
@@ -44,11 +47,13 @@ from bench.lab_networks import handout_gan  # noqa: E402
 from gan_lab.config import TRAINING_SECTIONS, load_evaluate, load_training  # noqa: E402
 from gan_lab.data import load_prepared  # noqa: E402
 from gan_lab.evaluation.classifier import MnistClassifier  # noqa: E402
-from gan_lab.evaluation.metrics import CONFIDENT, fraction_in_balls, frechet_distance, gaussian_fit, reference_stats  # noqa: E402
+from gan_lab.evaluation.metrics import reference_stats  # noqa: E402
+from gan_lab.evaluation.quality import score  # noqa: E402
 from gan_lab.overrides import load_training_with_overrides  # noqa: E402
 from gan_lab.plots import PNG_METADATA  # noqa: E402
 from gan_lab.training.distribute import make_distribution  # noqa: E402
 from gan_lab.training.loop import Run, make_deterministic  # noqa: E402
+from gan_lab.training.quality import draw, quality_inputs  # noqa: E402
 
 REFERENCE = "lab reference"
 
@@ -65,11 +70,10 @@ def lab_reference(minutes: float) -> Run:
 
 def quality_curve(run: Run, every: int, samples: int, classifier: MnistClassifier, reference, data,
               budget_seconds: float = float("inf")) -> list[dict]:
-    """(step, training seconds, FID, confident share, precision) every `every` steps, until the last
-    step or the time budget."""
+    """(step, training seconds, FID, confident share, precision, coverage, digits) every `every` steps,
+    until the last step or the time budget: the training stage's samples and the `quality` stage's scores."""
     params = run.params
-    z = tf.random.stateless_normal((samples, params.gan.latent_dim), seed=[params.seed, -2])
-    labels = tf.range(samples) % 10
+    z, labels = quality_inputs(params, samples)
     rows, trained = [], 0.0
     start = time.perf_counter()
     for step, batch in zip(range(1, params.gan.steps + 1), run.batches(data)):
@@ -79,16 +83,10 @@ def quality_curve(run: Run, every: int, samples: int, classifier: MnistClassifie
             continue
         float(logs["g_loss"])  # wait for the step to finish before reading the clock
         trained += time.perf_counter() - start
-        with run.gan.averaged_generator():  # what the stage would save
-            images = run.gan.generate(z, labels).numpy()
-        features, probabilities = classifier.embed(images)
-        fid = frechet_distance(*gaussian_fit(features), reference.mean, reference.cov)
-        confident = float((probabilities.max(axis=1) >= CONFIDENT).mean())  # the readable-at-a-glance share
-        precision = fraction_in_balls(features, reference.features, reference.radii)  # samples in a real k-NN ball
-        rows.append({"section": params.name, "step": step, "train_seconds": round(trained, 1), "fid": round(fid, 2),
-                     "confident": round(confident, 3), "precision": round(precision, 3)})
-        print(f"[{params.name}] step {step:>5}  {trained:6.0f} s  FID {fid:7.2f}  confident {confident:.2f}  "
-              f"precision {precision:.2f}", flush=True)
+        scores = score(classifier, draw(run.gan, z, labels), reference)  # the averaged generator, as the stage saves it
+        rows.append({"section": params.name, "step": step, "train_seconds": round(trained, 1), **scores})
+        print(f"[{params.name}] step {step:>5}  {trained:6.0f} s  FID {scores['fid']:7.2f}  "
+              f"confident {scores['confident']:.2f}  precision {scores['precision']:.2f}", flush=True)
         if out_of_time:
             break
         start = time.perf_counter()

@@ -69,8 +69,8 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype polic
 
 @dataclass(frozen=True)
 class TrainLoopConfig:
-    """`train:` knobs shared by the three training stages: how often to log, snapshot and checkpoint,
-    on how many devices to train and in which float precision."""
+    """`train:` knobs shared by the three training stages: how often to log, snapshot, draw the
+    quality samples and checkpoint, on how many devices to train and in which float precision."""
 
     log_every: int = checked(positive())
     snapshot_every: int = checked(positive())
@@ -79,6 +79,9 @@ class TrainLoopConfig:
     tensorboard: bool = checked()
     distribute: str = checked(one_of(*DISTRIBUTE))
     precision: str = checked(one_of(*PRECISIONS))
+    # every N steps (and at the last) the averaged generator draws the fixed quality batch, which the
+    # `quality` stage scores into reports/<section>/quality.csv (gan_lab/evaluation/quality.py)
+    quality_every: int = checked(positive(), default=400)
 
     def validate(self, path: str) -> None:
         if self.checkpoint_every % self.snapshot_every:

@@ -91,6 +91,24 @@ def _rewrite_reproducibly(src: Path, dst: Path) -> None:
             zout.writestr(info, data)
 
 
+def save_arrays(path: str | Path, arrays: dict, compress: bool = True) -> None:
+    """`np.savez(_compressed)`, atomically and byte-reproducibly: numpy stamps each entry with the
+    time; here every entry has FIXED_ZIP_TIME, so the same arrays give the same file."""
+    import io
+
+    import numpy as np
+
+    with atomic_write(path) as tmp, zipfile.ZipFile(tmp, "w") as zout:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=FIXED_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+            info.create_system = 3
+            info.external_attr = FILE_MODE << 16
+            zout.writestr(info, buffer.getvalue())
+
+
 def save_model(model, path: str | Path) -> None:
     """Save `model` to `path` (a `.keras` file) atomically and byte-reproducibly."""
     path = Path(path)

@@ -19,9 +19,14 @@ DPI = 100  # every matplotlib figure's resolution: fixed, so the same numbers gi
 PNG_METADATA = {"Software": None}  # matplotlib would otherwise stamp its version into each PNG
 
 
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Generator output in [-1, 1], shape (N, 28, 28, 1) -> uint8 [0, 255], shape (N, 28, 28): MNIST's form."""
+    return np.clip((np.asarray(images)[..., 0] + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+
+
 def image_grid(images: np.ndarray, cols: int, scale: int = 2, pad: int = 2) -> np.ndarray:
     """Tile images in [-1, 1] of shape (N, 28, 28, 1) into one uint8 picture, `cols` per row."""
-    pixels = np.clip((images[..., 0] + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+    pixels = to_uint8(images)
     pixels = pixels.repeat(scale, axis=1).repeat(scale, axis=2)
     rows = -(-len(pixels) // cols)
     h, w = pixels.shape[1:]

@@ -58,7 +58,8 @@ def project(tmp_path: Path) -> Path:
 
 def tiny_params(params: dict) -> dict:
     """Shrink every training section so a stage runs in seconds: same code paths, tiny budgets."""
-    params = {**params, "train": {**params["train"], "log_every": 2, "snapshot_every": 2, "checkpoint_every": 4, "grid_size": 4}}
+    params = {**params, "train": {**params["train"], "log_every": 2, "snapshot_every": 2, "checkpoint_every": 4, "grid_size": 4,
+                                      "quality_every": 4}}
     for section in ("cnn", "transformer", "combined"):
         if section in params:
             small = {**params[section], "steps": 6, "batch_size": 8}

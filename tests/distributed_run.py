@@ -84,7 +84,7 @@ def compare(args) -> dict:
     import tensorflow as tf
 
     from gan_lab.training.distribute import make_distribution
-    from gan_lab.training.loop import restore_checkpoint, save_checkpoint
+    from gan_lab.training.loop import Resumable, restore_checkpoint, save_checkpoint
 
     mnist = read_mnist(ROOT / "data" / "mnist")
     data = type(mnist)(mnist.x_train[:512], mnist.y_train[:512], mnist.x_test[:8], mnist.y_test[:8])
@@ -104,7 +104,7 @@ def compare(args) -> dict:
 
     # A checkpoint written from the mirrored GAN restores into a fresh mirrored GAN, on every replica.
     checkpoint = Path(args.tmp) / "checkpoint"
-    save_checkpoint(two["gan"], checkpoint, args.steps, [], [], "fingerprint")
+    save_checkpoint(two["gan"], checkpoint, Resumable(step=args.steps), "fingerprint")
     fresh = run(tiny_params(args.steps, 16, "mirrored", **gan_changes), data, mirrored, 0)["gan"]
     restore_checkpoint(fresh, checkpoint, "fingerprint")
     restored = all(np.array_equal(a.numpy(), b) for a, b in zip(fresh.generator.weights + fresh.discriminator.weights, two["final"]))

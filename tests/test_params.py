@@ -49,6 +49,7 @@ CASES = [
     ("train.log_evrey", 10, "unknown key train.log_evrey; did you mean train.log_every?"),
     ("train.checkpoint_every", 300, "train.checkpoint_every=300 must be a multiple of train.snapshot_every=250"),
     ("train.grid_size", 40, "train.grid_size=40: must be in [2, 16]"),
+    ("train.quality_every", 0, "train.quality_every=0: must be > 0"),
     ("train.distribute", "tpu", "train.distribute='tpu': must be one of none, mirrored, multi_worker"),
     ("train.distribute", False, "train.distribute=False: expected a string"),
     ("train.precision", "float16", "train.precision='float16': must be one of float32, mixed_bfloat16, mixed_float16"),

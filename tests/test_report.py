@@ -76,6 +76,16 @@ def fabricate(root: Path, scores: dict = SCORES, speed: dict = SPEED) -> Path:
                       }).to_csv(reports / "losses.csv", index=False)
         write_image(reports / "samples.png")
         write_image(reports / "progress.gif", frames=3)
+        pd.DataFrame({"step": [40, 80, 100], "train_seconds": [2.0, 4.0, 5.0], "fid": [90.0, 40.0, 30.0],
+                      "confident": [0.4, 0.6, 0.7], "precision": 0.5, "coverage": 0.5, "digits": 10,
+                      }).to_csv(reports / "quality.csv", index=False)
+    write_json(root / "reports" / "quality" / "metrics.json", {name: {
+        "points": 3, "final_step": 100, "final_fid": 30.0, "best_fid": 30.0, "within_10_percent_step": 100,
+        "still_improving": name != "transformer",
+        "collapse": {"step": 80, "coverage": 0.05, "digits": 7} if name == "transformer" else None,
+    } for name in FAMILIES})
+    write_json(root / "bench" / "results" / "time_to_quality.json",
+               {"samples": 2000, "every": 250, "rows": [], "reference_fid": 51.97, "reference_seconds": 438.3})
     evaluation = root / "reports" / "evaluation"
     write_json(evaluation / "metrics.json", {name: scores_entry(name, scores) for name in scores})
     write_json(evaluation / "class_histograms.json", {name: {str(d): 0.1 for d in range(10)} for name in scores})
@@ -133,6 +143,16 @@ def test_comparisons_follow_the_numbers(project):
     assert "**transformer** has the fastest training per image (150 images/s)" in text
     assert "better (lower) than the 60.00" in text
     assert "It trained at 150 images/s against 40: 3.8× faster per image." in text
+
+
+def test_quality_section_states_convergence_improvement_collapse_and_the_reference(project):
+    text = render_report(project)
+    section = text[text.index("## Quality during training"):text.index("## Losses")]
+    assert "(51.97" not in section and "(52.0, reached at 7.3 min" in section
+    assert "![FID of the three averaged generators during training](figures/quality.png)" in section
+    assert "| **cnn** | 3 | 30.0 (best 30.0) | 100 of 100 | yes | 70% | none |" in section
+    assert "| **transformer** | 3 | 30.0 (best 30.0) | 100 of 100 | no | 70% | **at step 80** (coverage 0.050, 7 digits) |" in section
+    assert (project / "reports/figures/quality.png").stat().st_size > 1000
 
 
 def findings_lines(text: str) -> list[str]:
@@ -226,7 +246,8 @@ def test_stage_is_fast_reproducible_and_never_imports_tensorflow(project):
     script = ("import runpy, sys; sys.argv = ['report', '--root', sys.argv[1]];"
               "runpy.run_module('stages.report', run_name='__main__');"
               "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'")
-    outputs = ["reports/report.md", "reports/figures/losses.png", "reports/figures/class_histograms.png"]
+    outputs = ["reports/report.md", "reports/figures/losses.png", "reports/figures/class_histograms.png",
+               "reports/figures/quality.png"]
     start = time.perf_counter()
     run([sys.executable, "-c", script, str(project)], ROOT)
     assert time.perf_counter() - start < 30

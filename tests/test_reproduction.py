@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import yaml
 
 from conftest import make_dvc_project, run
 
 # Wall-clock figures: timing.json, speed.json (two of its numbers, the training stages' DVC metrics) and
-# throughput.csv, and the report, whose results table quotes them.
-UNHASHED = ("timing.json", "speed.json", "throughput.csv", "report.md")
+# throughput.csv, quality.csv (its train_seconds column; its scores are compared below), and the report,
+# whose results table quotes them.
+UNHASHED = ("timing.json", "speed.json", "throughput.csv", "quality.csv", "report.md")
 
 
 def locked_outputs(repo) -> dict[str, str]:
@@ -37,6 +39,9 @@ def test_two_runs_from_scratch_give_identical_outputs(two_runs):
     stages = yaml.safe_load((two_runs[0] / "dvc.yaml").read_text())["stages"]
     assert first == second
     assert len(first) >= len(stages)  # every stage has at least one hashed output
+    for name in ("cnn", "transformer", "combined"):
+        scores = [pd.read_csv(repo / "reports" / name / "quality.csv").drop(columns="train_seconds") for repo in two_runs]
+        pd.testing.assert_frame_equal(*scores)
 
 
 def test_nothing_to_do_after_repro(two_runs):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import yaml
 
 from conftest import tiny_params
@@ -21,6 +22,7 @@ OUTPUTS = [
     "reports/cnn/progress.gif",
     "reports/cnn/samples.png",
     "reports/cnn/metrics.json",
+    "reports/cnn/quality_samples.npz",  # steps and images; their training seconds (timing.json) are wall clock
 ]
 
 
@@ -35,13 +37,15 @@ def train_command() -> list[str]:
 def test_sigkill_then_rerun_gives_identical_outputs(project):
     params = tiny_params(yaml.safe_load((project / "params.yaml").read_text()))
     params["cnn"].update(steps=60, batch_size=8)
-    params["train"].update(snapshot_every=4, checkpoint_every=8)
+    params["train"].update(snapshot_every=4, checkpoint_every=8, quality_every=8)
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     subprocess.run([sys.executable, "-m", "stages.prepare"], cwd=project, check=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
     subprocess.run(train_command(), cwd=project, check=True, env=env, capture_output=True)
     uninterrupted = digests(project)
+    with np.load(project / "reports/cnn/quality_samples.npz") as saved:
+        assert saved["step"].tolist() == [*range(8, 57, 8), 60]
     shutil.rmtree(project / "models")
     shutil.rmtree(project / "reports" / "cnn")
 
@@ -59,4 +63,5 @@ def test_sigkill_then_rerun_gives_identical_outputs(project):
     assert "resuming from checkpoint at step" in resumed.stdout
     assert json.loads((project / "reports/cnn/timing.json").read_text())["resumed_from_step"] > 0
     assert digests(project) == uninterrupted
+    # so the quality stage scores the same images: the same quality.csv but for its train_seconds
     assert not (project / "checkpoints/cnn").exists()

@@ -46,3 +46,19 @@ def save_class_histograms(histograms: dict[str, dict[str, float]], path: Path) -
     fig.tight_layout(rect=(0, 0, 1, 0.92))  # room above the axes for the legend
     fig.savefig(path, format="png", metadata=PNG_METADATA)
     plt.close(fig)
+
+
+def save_quality_curves(quality: dict[str, pd.DataFrame], reference_fid: float, path: Path) -> None:
+    """FID of every model's averaged generator against its training step, on one log axis, with the
+    lab reference's best FID in its 8 minutes as a line. Against step, not seconds, so that the same
+    run draws the same bytes (`dvc plots show quality_fid_per_second` has the time axis)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4), dpi=DPI)
+    for name, curve in quality.items():
+        ax.plot(curve["step"], curve["fid"], marker="o", markersize=3, label=name)
+    ax.axhline(reference_fid, color="grey", linestyle="--", label=f"lab reference, best in 8 min ({reference_fid:.1f})")
+    ax.set(xlabel="training step", ylabel="FID (2,000 samples)", yscale="log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata=PNG_METADATA)
+    plt.close(fig)

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from gan_lab.config import TRAINING_SECTIONS
 from gan_lab.data import NUM_CLASSES
-from gan_lab.names import REAL, UNTRAINED, UNTRAINED_ARCHITECTURE
+from gan_lab.names import COLLAPSED_COVERAGE, REAL, UNTRAINED, UNTRAINED_ARCHITECTURE
 from gan_lab.report.loading import ReportData
 from gan_lab.report.markdown import join_names
 
@@ -52,9 +52,8 @@ DENSITY = Measure("density", "density", "the highest density", True, _fraction, 
                   aspect="Fidelity")
 COVERAGE = Measure("coverage", "coverage", "the highest coverage", True, _fraction, aspect="Variety")
 DIGITS = Measure("digits_covered", "digits", "the most digits covered", True, "{:d}".format)
-# A model is flagged as collapsed below this coverage (real data scores far above it), or as
-# missing modes when it covers fewer than all ten digits.
-COLLAPSED_COVERAGE = 0.1
+# A model is flagged as collapsed below COLLAPSED_COVERAGE (gan_lab/names.py), or as missing modes
+# when it covers fewer than all ten digits.
 QUALITY = (
     FID,
     KID,

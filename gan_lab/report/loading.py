@@ -11,11 +11,14 @@ import yaml
 
 from gan_lab.config import TRAINING_SECTIONS, read_params
 from gan_lab.errors import DataError
+from gan_lab.names import QUALITY_FILE, QUALITY_SUMMARY_FILE
 
 REPORTS = Path("reports")
 EVALUATION = REPORTS / "evaluation"
 ATTENTION = REPORTS / "attention"
+QUALITY = REPORTS / "quality"
 SPEED = Path("bench/results/train_speed.json")  # written by bench/train_speed.py, committed to git
+TIME_TO_QUALITY = Path("bench/results/time_to_quality.json")  # bench/time_to_quality.py: the lab reference's best
 
 
 def model_file(name: str, file: str) -> Path:
@@ -24,14 +27,16 @@ def model_file(name: str, file: str) -> Path:
 
 def input_files() -> list[Path]:
     """The files the report reads or links, relative to the project root: the report stage's deps."""
-    per_model = ["metrics.json", "timing.json", "losses.csv", "samples.png", "progress.gif"]
+    per_model = ["metrics.json", "timing.json", "losses.csv", QUALITY_FILE, "samples.png", "progress.gif"]
     return [
         *(model_file(name, file) for name in TRAINING_SECTIONS for file in per_model),
         *(EVALUATION / file for file in ("metrics.json", "class_histograms.json", "timing.json")),
         REPORTS / "classifier" / "metrics.json",
+        QUALITY / QUALITY_SUMMARY_FILE,
         *(ATTENTION / file for file in ("metrics.json", "grid_random.png", "grid_trained.png",
                                         "heatmap.png", "heatmap_trained.png")),
         SPEED,
+        TIME_TO_QUALITY,
         Path("params.yaml"),
     ]
 
@@ -62,6 +67,9 @@ class ReportData:
     attention: dict
     speed: dict  # bench/train_speed.py's latest table
     losses: dict[str, pd.DataFrame]
+    quality: dict[str, pd.DataFrame]  # section -> its quality.csv
+    quality_summary: dict[str, dict]  # section -> the quality stage's verdict on its curve
+    lab_reference: dict  # bench/time_to_quality.py's table: `reference_fid`, `reference_seconds`, ...
     params: dict
     stage_params: dict[str, list[str]]  # dvc.yaml stage -> the params it declares
 
@@ -84,6 +92,9 @@ def load(root: Path) -> ReportData:
         attention=read_json(root / ATTENTION / "metrics.json"),
         speed=read_json(root / SPEED),
         losses={name: pd.read_csv(root / model_file(name, "losses.csv")) for name in TRAINING_SECTIONS},
+        quality={name: pd.read_csv(root / model_file(name, QUALITY_FILE)) for name in TRAINING_SECTIONS},
+        quality_summary=read_json(root / QUALITY / QUALITY_SUMMARY_FILE),
+        lab_reference=read_json(root / TIME_TO_QUALITY),
         params=read_params(root / "params.yaml"),
         stage_params={stage: [str(p) for p in spec.get("params", [])] for stage, spec in stages.items()},
     )

@@ -15,7 +15,7 @@ from gan_lab.config import TRAINING_SECTIONS
 from gan_lab.errors import DataError, GanLabError
 from gan_lab.model_io import atomic_write
 from gan_lab.names import REAL, UNTRAINED_ARCHITECTURE
-from gan_lab.report.figures import save_class_histograms, save_losses_side_by_side
+from gan_lab.report.figures import save_class_histograms, save_losses_side_by_side, save_quality_curves
 from gan_lab.report.findings import COLLAPSED_COVERAGE, cnn_vs_transformer, described_entries, findings
 from gan_lab.report.loading import REPORTS, ReportData, load
 from gan_lab.report.sections import (
@@ -24,13 +24,14 @@ from gan_lab.report.sections import (
     environment_section,
     losses_table,
     params_section,
+    quality_table,
     results_table,
     samples_section,
     speed_section,
 )
 
 TEMPLATE = Path(__file__).with_name("template.md")
-LOSSES_FIGURE, HISTOGRAMS_FIGURE = "losses.png", "class_histograms.png"
+LOSSES_FIGURE, HISTOGRAMS_FIGURE, QUALITY_FIGURE = "losses.png", "class_histograms.png", "quality.png"
 
 
 def placeholders(data: ReportData, link: Links, figures: dict[str, Path]) -> dict[str, str]:
@@ -49,6 +50,10 @@ def placeholders(data: ReportData, link: Links, figures: dict[str, Path]) -> dic
         "samples": samples_section(data, link),
         "losses_figure": link(figures[LOSSES_FIGURE]),
         "losses_table": losses_table(data),
+        "quality_figure": link(figures[QUALITY_FIGURE]),
+        "quality_table": quality_table(data),
+        "reference_fid": f"{data.lab_reference['reference_fid']:.1f}",
+        "reference_minutes": f"{data.lab_reference['reference_seconds'] / 60:.1f}",
         "attention": attention_section(data.attention, link),
         "cnn_vs_transformer": cnn_vs_transformer(entries),
     }
@@ -58,11 +63,13 @@ def write_figures(data: ReportData, root: Path, figures_dir: Path) -> dict[str, 
     """Draw the report's figures; return their paths relative to `root`."""
     titles = {name: f"{name}: {data.training[name]['generator']} G vs {data.training[name]['discriminator']} D"
               for name in TRAINING_SECTIONS}
-    paths = {name: figures_dir / name for name in (LOSSES_FIGURE, HISTOGRAMS_FIGURE)}
+    paths = {name: figures_dir / name for name in (LOSSES_FIGURE, HISTOGRAMS_FIGURE, QUALITY_FIGURE)}
     with atomic_write(root / paths[LOSSES_FIGURE]) as tmp:
         save_losses_side_by_side(data.losses, titles, tmp)
     with atomic_write(root / paths[HISTOGRAMS_FIGURE]) as tmp:
         save_class_histograms(data.histograms, tmp)
+    with atomic_write(root / paths[QUALITY_FIGURE]) as tmp:
+        save_quality_curves(data.quality, data.lab_reference["reference_fid"], tmp)
     return paths
 
 

@@ -112,6 +112,24 @@ def samples_section(data: ReportData, link: Links) -> str:
     )
 
 
+def quality_table(data: ReportData) -> str:
+    """Per model: its quality points, final FID, the step it came within 10 % of it, whether it still
+    improved at the end, and the collapse warning."""
+    def warning(verdict: dict) -> str:
+        found = verdict["collapse"]
+        return "none" if found is None else f"**at step {found['step']:,}** (coverage {found['coverage']:.3f}, {found['digits']} digits)"
+
+    rows = []
+    for name in TRAINING_SECTIONS:
+        verdict, curve = data.quality_summary[name], data.quality[name]
+        rows.append([f"**{name}**", f"{verdict['points']}", f"{verdict['final_fid']:.1f} (best {verdict['best_fid']:.1f})",
+                     f"{verdict['within_10_percent_step']:,} of {verdict['final_step']:,}",
+                     "yes" if verdict["still_improving"] else "no",
+                     f"{curve['confident'].iloc[-1]:.0%}", warning(verdict)])
+    return table(["", "points", "final FID", "within 10 % of final FID at step", "still improving at the end",
+                  "confident at the end", "collapse warning"], rows)
+
+
 def losses_table(data: ReportData) -> str:
     keys = ("final_d_loss", "final_g_loss", "final_d_real", "final_d_fake")
     rows = [[f"**{name}**", *(f"{data.training[name][key]:.3f}" for key in keys)] for name in TRAINING_SECTIONS]

@@ -25,11 +25,12 @@ from gan_lab.data import NUM_CLASSES, Mnist, training_batches
 from gan_lab.errors import GanLabError
 from gan_lab.model_io import save_model, write_json
 from gan_lab.models import build_discriminator, build_generator
-from gan_lab.names import GENERATOR_FILE
+from gan_lab.names import GENERATOR_FILE, QUALITY_SAMPLES_FILE, QUALITY_SECONDS_KEY
 from gan_lab.plots import captioned, image_grid, save_gif, save_loss_plot, save_png
 from gan_lab.training.distribute import Distribution, make_distribution, synchronize_batch_norm
 from gan_lab.training.gan import GAN
 from gan_lab.training.precision import adam, dtype_policy
+from gan_lab.training.quality import QualitySamples, draw, pixel_spread, quality_inputs
 
 LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake", "d_real_accuracy", "d_fake_accuracy"]
 THROUGHPUT_COLUMNS = ["step", "images_per_second"]  # wall-clock figures: kept apart, not hashed by DVC
@@ -191,13 +192,28 @@ def training_state(gan: GAN) -> list:
     return [*gan.generator.variables, *gan.discriminator.variables, *gan.g_optimizer.variables, *gan.d_optimizer.variables]
 
 
-def save_checkpoint(gan: GAN, directory: Path, step: int, history: list[dict], frames: list[np.ndarray], fingerprint: str) -> None:
+@dataclass
+class Resumable:
+    """What a run has made so far besides the networks: the loss rows, the GIF frames, the quality
+    samples and the training seconds (quality sampling excluded) they took, over every session."""
+
+    step: int = 0
+    history: list[dict] = dataclasses.field(default_factory=list)
+    frames: list[np.ndarray] = dataclasses.field(default_factory=list)
+    quality: QualitySamples = dataclasses.field(default_factory=QualitySamples)
+    train_seconds: float = 0.0
+
+
+def save_checkpoint(gan: GAN, directory: Path, made: Resumable, fingerprint: str) -> None:
     """Write the whole training state to a fresh folder, then swap it in: a crash leaves the old one."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     np.savez(tmp / "state.npz", *[v.numpy() for v in training_state(gan)])
-    np.save(tmp / "frames.npy", np.stack(frames) if frames else np.zeros((0, 1, 1), np.uint8))
-    (tmp / "progress.json").write_text(json.dumps({"step": step, "fingerprint": fingerprint, "history": history}))
+    np.save(tmp / "frames.npy", np.stack(made.frames) if made.frames else np.zeros((0, 1, 1), np.uint8))
+    made.quality.save(tmp / QUALITY_SAMPLES_FILE, compress=False)  # uncompressed: a checkpoint is written often
+    (tmp / "progress.json").write_text(json.dumps({"step": made.step, "fingerprint": fingerprint,
+                                                   "train_seconds": made.train_seconds,
+                                                   "quality_seconds": made.quality.seconds, "history": made.history}))
     old = directory.with_name(directory.name + ".old")
     if directory.exists():
         directory.rename(old)
@@ -205,20 +221,21 @@ def save_checkpoint(gan: GAN, directory: Path, step: int, history: list[dict], f
     shutil.rmtree(old, ignore_errors=True)
 
 
-def restore_checkpoint(gan: GAN, directory: Path, fingerprint: str) -> tuple[int, list[dict], list[np.ndarray]]:
+def restore_checkpoint(gan: GAN, directory: Path, fingerprint: str) -> Resumable:
     """Resume from `directory` if it holds a checkpoint of this very run; else start at step 0."""
     progress_file = directory / "progress.json"
     if not progress_file.is_file():
-        return 0, [], []
+        return Resumable()
     progress = json.loads(progress_file.read_text())
     if progress["fingerprint"] != fingerprint:
         shutil.rmtree(directory)
-        return 0, [], []
+        return Resumable()
     with np.load(directory / "state.npz") as state:
         for i, variable in enumerate(training_state(gan)):
             variable.assign(state[f"arr_{i}"])
-    frames = list(np.load(directory / "frames.npy"))
-    return progress["step"], progress["history"], frames
+    return Resumable(progress["step"], progress["history"], list(np.load(directory / "frames.npy")),
+                     QualitySamples.load(directory / QUALITY_SAMPLES_FILE, progress["quality_seconds"]),
+                     progress["train_seconds"])
 
 
 # --- the loop ------------------------------------------------------------------------------------
@@ -234,10 +251,13 @@ def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable
     run = Run.start(params)
     gan = run.gan
     fingerprint = params_fingerprint(params)
-    start, history, frames = restore_checkpoint(gan, out.checkpoints, fingerprint)
+    made = restore_checkpoint(gan, out.checkpoints, fingerprint)
+    start, history, frames = made.step, made.history, made.frames
     if start:
         write(f"[{params.name}] resuming from checkpoint at step {start}")
     z, labels = fixed_inputs(params)
+    quality_z, quality_labels = quality_inputs(params)
+    real_spread = pixel_spread(data.x_train[: len(quality_z)])
     cols = loop.grid_size
     batches = run.batches(data, start_step=start)
     progress = Progress(params.name, cfg.steps, cfg.batch_size, loop.log_every, write)
@@ -245,6 +265,7 @@ def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable
 
     started = time.perf_counter()
     last = started
+    sampling = 0.0  # this session's seconds drawing quality samples: left out of the training seconds
     for step, batch in zip(range(start + 1, cfg.steps + 1), batches):
         logs = {k: float(v) for k, v in run.step(batch).items()}
         now = time.perf_counter()
@@ -264,12 +285,23 @@ def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable
             frames.append(captioned(grid, f"step {step}"))
             if board:
                 board.image(step, grid)
+        if step % loop.quality_every == 0 or step == cfg.steps:
+            drawing = time.perf_counter()
+            images = draw(gan, quality_z, quality_labels)
+            made.quality.add(step, made.train_seconds + drawing - started - sampling, images)
+            write(f"[{params.name}] step {step:>6}: quality samples drawn; pixel spread "
+                  f"{pixel_spread(images) / real_spread:.2f} of real data's (one repeated image: 0)")
+            sampling += time.perf_counter() - drawing
         if step % loop.checkpoint_every == 0 or step == cfg.steps:
-            save_checkpoint(gan, out.checkpoints, step, history, frames, fingerprint)
+            made.step = step
+            saved = dataclasses.replace(made, train_seconds=made.train_seconds + time.perf_counter() - started - sampling)
+            save_checkpoint(gan, out.checkpoints, saved, fingerprint)
     wall = time.perf_counter() - started
 
     metrics, timing = summarise(params, gan, history, wall, resumed_from=start, replicas=run.distribution.replicas)
-    write_outputs(params, gan, history, frames, _render(gan, z, labels, cols), metrics, timing, out)
+    timing["quality_sampling_seconds"] = round(sampling, 2)  # this session's share of `wall_seconds`
+    timing[QUALITY_SECONDS_KEY] = made.quality.seconds  # training seconds at each quality point, all sessions
+    write_outputs(params, gan, history, frames, _render(gan, z, labels, cols), metrics, timing, out, made.quality)
     shutil.rmtree(out.checkpoints, ignore_errors=True)
     return {**metrics, **timing}
 
@@ -310,6 +342,7 @@ def write_outputs(
     metrics: dict,
     timing: dict,
     out: OutputPaths,
+    quality: QualitySamples,
 ) -> None:
     """Write every declared output into a staging folder, then move them into place together."""
     staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=out.reports.parent.parent))
@@ -324,6 +357,7 @@ def write_outputs(
         for name, columns in (("losses.csv", LOSS_COLUMNS), ("throughput.csv", THROUGHPUT_COLUMNS)):
             frame[columns].to_csv(reports / name, index=False, float_format="%.6g", lineterminator="\n")
         save_gif(frames, reports / "progress.gif")
+        quality.save(reports / QUALITY_SAMPLES_FILE)
         save_png(final_grid, reports / "samples.png")
         title = f"{params.name}: {params.gan.generator} generator vs {params.gan.discriminator} discriminator"
         save_loss_plot(frame, reports / "losses.png", title)
