@@ -69,10 +69,13 @@ def test_each_param_section_touches_only_the_stages_that_read_it(clone):
 
 def test_exp_run_reruns_only_the_stages_reading_the_param(clone):
     ran = stages_run(run(["dvc", "exp", "run", "-S", "transformer.num_heads=4"], clone).stdout)
-    assert ran == {"train_transformer", "evaluate", "report"}
+    assert ran == {"train_transformer", "quality", "evaluate", "report"}
+    # a new classifier re-scores the quality samples and the generators; no GAN retrains (issue 18)
+    ran = stages_run(run(["dvc", "exp", "run", "-S", "classifier.feature_units=12"], clone).stdout)
+    assert ran == {"train_classifier", "quality", "evaluate", "report"}
     ran = stages_run(run(["dvc", "exp", "run", "-S", "attention.train_steps=10"], clone).stdout)
     assert ran == {"attention_sweep", "report"}
 
     shown = json.loads(run(["dvc", "exp", "show", "--json"], clone).stdout)
     experiments = [exp for commit in shown for exp in (commit.get("experiments") or [])]
-    assert len(experiments) == 2
+    assert len(experiments) == 3

@@ -39,7 +39,7 @@ def draw(gan, z: tf.Tensor, labels: tf.Tensor) -> np.ndarray:
 
 def pixel_spread(images: np.ndarray) -> float:
     """Mean over pixels of the standard deviation across images: a classifier-free sign of variety.
-    A generator that draws one image scores 0; real MNIST about 0.33 of full scale."""
+    A generator that draws one image scores 0; 2,000 real MNIST digits 0.19 of full scale."""
     return float((np.asarray(images, np.float32) / 255.0).std(axis=0).mean())
 
 
