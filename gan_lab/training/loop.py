@@ -11,6 +11,7 @@ import json
 import shutil
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,7 +24,7 @@ import tensorflow as tf
 from gan_lab.config import TrainingParams
 from gan_lab.data import NUM_CLASSES, Mnist, training_batches
 from gan_lab.errors import GanLabError
-from gan_lab.model_io import save_model, write_json
+from gan_lab.model_io import remove_swapped, save_model, surviving, swap_in, write_json
 from gan_lab.models import build_discriminator, build_generator
 from gan_lab.names import GENERATOR_FILE
 from gan_lab.plots import captioned, image_grid, save_gif, save_loss_plot, save_png
@@ -192,33 +193,43 @@ def training_state(gan: GAN) -> list:
 
 
 def save_checkpoint(gan: GAN, directory: Path, step: int, history: list[dict], frames: list[np.ndarray], fingerprint: str) -> None:
-    """Write the whole training state to a fresh folder, then swap it in: a crash leaves the old one."""
+    """Write the whole training state to a fresh folder, then swap it in: a crash at any point leaves
+    the old or the new one (`model_io.swap_in`)."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     np.savez(tmp / "state.npz", *[v.numpy() for v in training_state(gan)])
     np.save(tmp / "frames.npy", np.stack(frames) if frames else np.zeros((0, 1, 1), np.uint8))
     (tmp / "progress.json").write_text(json.dumps({"step": step, "fingerprint": fingerprint, "history": history}))
-    old = directory.with_name(directory.name + ".old")
-    if directory.exists():
-        directory.rename(old)
-    tmp.rename(directory)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in(tmp, directory)
 
 
 def restore_checkpoint(gan: GAN, directory: Path, fingerprint: str) -> tuple[int, list[dict], list[np.ndarray]]:
-    """Resume from `directory` if it holds a checkpoint of this very run; else start at step 0."""
-    progress_file = directory / "progress.json"
-    if not progress_file.is_file():
+    """Resume from `directory` (or the one a crashed swap left) if it holds a checkpoint of this
+    very run; discard one of other params; refuse, in one line, one that cannot be read."""
+    found = surviving(directory)
+    if found is None or not (found / "progress.json").is_file():
         return 0, [], []
-    progress = json.loads(progress_file.read_text())
-    if progress["fingerprint"] != fingerprint:
-        shutil.rmtree(directory)
-        return 0, [], []
-    with np.load(directory / "state.npz") as state:
-        for i, variable in enumerate(training_state(gan)):
-            variable.assign(state[f"arr_{i}"])
-    frames = list(np.load(directory / "frames.npy"))
-    return progress["step"], progress["history"], frames
+    variables = training_state(gan)
+    try:
+        progress = json.loads((found / "progress.json").read_text())
+        if progress["fingerprint"] != fingerprint:
+            remove_swapped(directory)
+            return 0, [], []
+        step, history = int(progress["step"]), list(progress["history"])
+        with np.load(found / "state.npz") as state:  # every array read and checked before any is assigned
+            values = [state[f"arr_{i}"] for i in range(len(state.files))]
+        frames = list(np.load(found / "frames.npy"))
+        shapes = [tuple(v.shape) for v in variables]
+        if [a.shape for a in values] != shapes:
+            raise ValueError(f"{len(values)} arrays that do not match the {len(shapes)} variables of these params")
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise GanLabError(
+            f"{found}: unreadable checkpoint ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            f"remove {directory} to start the run over"
+        ) from None
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+    return step, history, frames
 
 
 # --- the loop ------------------------------------------------------------------------------------
@@ -270,7 +281,7 @@ def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable
 
     metrics, timing = summarise(params, gan, history, wall, resumed_from=start, replicas=run.distribution.replicas)
     write_outputs(params, gan, history, frames, _render(gan, z, labels, cols), metrics, timing, out)
-    shutil.rmtree(out.checkpoints, ignore_errors=True)
+    remove_swapped(out.checkpoints)
     return {**metrics, **timing}
 
 
