@@ -12,6 +12,7 @@ and writes a .png grid or a .npy float32 array of shape (n, 28, 28, 1) in [-1, 1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -36,6 +37,21 @@ class ArgumentParser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with stderr closed at the file-descriptor level: TF 2.21 writes its
+    start-up lines (absl's notice, oneDNN, CPU features) from C++ whatever TF_CPP_MIN_LOG_LEVEL says,
+    and a command that then fails must still print one line."""
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        for fd in (saved, null):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def generator_path(model: str) -> Path:
     """A training section names its generator file; anything else is taken as a path."""
     return Path("models") / model / GENERATOR_FILE if model in TRAINING_SECTIONS else Path(model)
@@ -49,6 +65,7 @@ def train_command(args: argparse.Namespace) -> None:
     for folder in ("models", "reports", "checkpoints", "tensorboard"):  # training.OutputPaths' folders
         check_writable(args.out / folder / args.section, "--out", folder=True)
     data = read_mnist(args.data)
+    import_tensorflow_quietly()
     from gan_lab.training.loop import OutputPaths, train  # TensorFlow: once params, outputs and data are known good
 
     train(params, data, OutputPaths.for_stage(args.section, args.out))
@@ -68,6 +85,7 @@ def generate_command(args: argparse.Namespace) -> None:
             f"{path}: model file not found; give a training section ({', '.join(TRAINING_SECTIONS)}) "
             "or the path of a generator .keras file"
         )
+    import_tensorflow_quietly()
     from gan_lab.evaluation.sampling import sample, save_samples
     from gan_lab.models import load_generator
 
