@@ -67,7 +67,11 @@ def previous(directory: Path) -> Path:
 
 def swap_in(fresh: Path, directory: Path) -> None:
     """Put the complete folder `fresh` at `directory`. At every instant `directory` or its
-    `previous` holds a complete folder, so `surviving` finds one after a crash at any point."""
+    `previous` holds a complete folder, so `surviving` finds one after a crash at any point.
+    `fresh` is a hidden sibling, `.<name>.*`; ones an earlier crash left are removed."""
+    for stale in directory.parent.glob(f".{directory.name}.*"):
+        if stale != fresh:
+            shutil.rmtree(stale, ignore_errors=True)
     if directory.exists():
         shutil.rmtree(previous(directory), ignore_errors=True)  # `directory` is complete: drop a stale one
         directory.rename(previous(directory))
