@@ -222,3 +222,23 @@ def test_combined_section_flips_families_without_other_edits(tmp_path, generator
     gan = load_training("combined", tmp_path / "params.yaml").gan
     assert set(gan.arch) == {generator, discriminator}
     assert all(isinstance(gan.arch[f], config.ARCHS[f]) for f in gan.arch)
+
+
+# --- the memory estimate ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("g_norm", ["batch", "none"])
+@CONDITIONING
+def test_footprint_counts_every_weight_keras_builds(family, g_norm, classes):
+    """gan_lab/footprint.py counts each network's weights from params alone, before building:
+    the same number as the built network's `count_params()`, for every family and conditioning."""
+    from dataclasses import replace
+
+    from gan_lab.footprint import discriminator_layers, generator_layers
+
+    arch = replace(ARCHS[family], g_norm=g_norm) if family == "cnn" else ARCHS[family]
+    conditional = classes is not None
+    assert sum(layer.weights for layer in generator_layers(family, arch, LATENT, conditional)) == \
+        build_generator(family, arch, LATENT, classes).count_params()
+    assert sum(layer.weights for layer in discriminator_layers(family, arch, conditional)) == \
+        build_discriminator(family, arch, classes).count_params()
