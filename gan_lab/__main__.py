@@ -59,9 +59,11 @@ def generator_path(model: str) -> Path:
 
 def train_command(args: argparse.Namespace) -> None:
     from gan_lab.data import read_mnist
+    from gan_lab.footprint import check_fits
     from gan_lab.overrides import load_training_with_overrides
 
     params = load_training_with_overrides(args.section, args.params, args.set)
+    check_fits(params.gan, args.section)
     for folder in ("models", "reports", "checkpoints", "tensorboard"):  # training.OutputPaths' folders
         check_writable(args.out / folder / args.section, "--out", folder=True)
     data = read_mnist(args.data)

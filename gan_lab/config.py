@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from gan_lab.errors import ConfigError
-from gan_lab.footprint import check_fits
 from gan_lab.yaml12 import read_yaml
 
 FAMILIES = ("cnn", "transformer", "mlp")
@@ -339,8 +338,10 @@ class TrainingParams:
 
 
 def training_params(params: dict, section: str) -> TrainingParams:
-    """One training stage's params, from params already in memory (a file, or one with `--set`
-    applied); a section whose networks could not fit in this machine's memory is refused too."""
+    """One training stage's params, from params already in memory (a file, or one with `--set` applied).
+
+    Whether its networks fit in this machine's memory is `gan_lab.footprint.check_fits`, which the
+    entry points call next (a machine fact, not a params rule)."""
     if section not in TRAINING_SECTIONS:
         raise ConfigError(f"training section {section!r}: must be one of {', '.join(TRAINING_SECTIONS)}")
     training = TrainingParams(
@@ -349,7 +350,6 @@ def training_params(params: dict, section: str) -> TrainingParams:
         loop=parse_section(TrainLoopConfig, require(params, "train"), "train"),
         gan=parse_gan(require(params, section), section),
     )
-    check_fits(training.gan, section)
     return training
 
 

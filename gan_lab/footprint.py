@@ -17,12 +17,12 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from gan_lab.data import IMAGE_SHAPE, NUM_CLASSES
 from gan_lab.errors import ConfigError
 
 BYTES_PER_FLOAT = 4
 ADAM_SLOTS = 2  # first and second moments
-IMAGE_SIDE, IMAGE_PIXELS = 28, 28 * 28
-NUM_CLASSES = 10  # gan_lab.data.NUM_CLASSES (this module imports nothing heavy)
+IMAGE_SIDE, IMAGE_PIXELS = IMAGE_SHAPE[0], math.prod(IMAGE_SHAPE)
 CNN_PROJECTION = 7 * 7 * 256  # the CNN generator's Dense, reshaped to 7x7x256
 GENERATOR_TOKENS = 7 * 7  # the Transformer generator's grid
 CGROUP_LIMIT = Path("/sys/fs/cgroup/memory.max")

@@ -83,3 +83,18 @@ def test_a_real_run_has_few_numeric_metrics_and_every_declared_output(reproduced
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
     files = next(iter(shown.values()))["data"]
     assert sum(len(leaves(entry["data"])) for entry in files.values()) == len(columns)
+
+
+def test_every_plot_has_its_x_and_y_columns(reproduced_project):
+    """Each `plots:` entry, a stage's or the top level's, names columns its CSV really has."""
+    import pandas as pd
+
+    pipeline = yaml.safe_load((reproduced_project / "dvc.yaml").read_text())
+    entries = [entry for stage in pipeline["stages"].values() for entry in stage.get("plots", [])]
+    entries += pipeline.get("plots", [])
+    assert entries
+    for entry in entries:
+        ((path, axes),) = entry.items()
+        ys = axes["y"] if isinstance(axes["y"], list) else [axes["y"]]
+        frame = pd.read_csv(reproduced_project / path)
+        assert len(frame) > 0 and {axes["x"], *ys} <= set(frame.columns), path

@@ -157,7 +157,7 @@ def test_conditional_step_trains_both_label_embeddings(family, mnist):
 
 def test_conditional_transformer_run_draws_one_row_per_digit(tmp_path, mnist):
     from gan_lab.plots import image_grid
-    from gan_lab.training import fixed_inputs
+    from gan_lab.training.loop import fixed_inputs
 
     params = tiny_params(BASE)
     params["transformer"] = {**params["transformer"], "conditional": True, "steps": 2}

@@ -98,7 +98,7 @@ class Scene:
     def checkpoint(self, damage: Callable[[Path], None], folder: str = "cnn") -> list[str]:
         """`train cnn` over a checkpoint of these very params, after `damage` to its folder."""
         from gan_lab.config import load_training
-        from gan_lab.training import params_fingerprint
+        from gan_lab.training.loop import params_fingerprint
 
         params = self.params()
         directory = self.tmp / "out" / "checkpoints" / folder

@@ -46,31 +46,3 @@ def test_nothing_to_do_after_repro(two_runs):
     assert "Data and pipelines are up to date" in result.stdout or "didn't change" in result.stdout
     assert "Running stage" not in result.stdout
 
-
-def numbers(node) -> list[float]:
-    if isinstance(node, dict):
-        return [n for value in node.values() for n in numbers(value)]
-    return [node] if isinstance(node, (int, float)) and not isinstance(node, bool) else []
-
-
-def test_every_declared_metric_and_plot_exists_and_parses(reproduced_project):
-    """Each `metrics:` file of dvc.yaml is JSON with numbers, each `plots:` CSV has its x and y
-    columns, and DVC itself reads every metrics file without an error."""
-    import pandas as pd
-
-    repo = reproduced_project
-    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
-    stages = pipeline["stages"].values()
-    metrics = [path for stage in stages for path in stage.get("metrics", [])]
-    plots = [entry for stage in stages for entry in stage.get("plots", [])] + pipeline.get("plots", [])
-    assert metrics and plots
-    for path in metrics:
-        assert numbers(json.loads((repo / path).read_text())), path
-    for entry in plots:
-        ((path, axes),) = entry.items()
-        ys = axes["y"] if isinstance(axes["y"], list) else [axes["y"]]
-        frame = pd.read_csv(repo / path)
-        assert len(frame) > 0 and {axes["x"], *ys} <= set(frame.columns), path
-    (workspace,) = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout).values()  # keyed "" by DVC 3
-    assert "error" not in json.dumps(workspace)
-    assert set(metrics) <= set(workspace["data"])

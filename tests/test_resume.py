@@ -66,14 +66,14 @@ def test_sigkill_then_rerun_gives_identical_outputs(project):
 
 def tiny_gan():
     from conftest import tiny_cnn_params
-    from gan_lab.training import build_gan, make_deterministic
+    from gan_lab.training.loop import build_gan, make_deterministic
 
     make_deterministic(0)
     return build_gan(tiny_cnn_params())
 
 
 def state(gan) -> list:
-    from gan_lab.training import training_state
+    from gan_lab.training.loop import training_state
 
     return [v.numpy().copy() for v in training_state(gan)]
 
@@ -84,7 +84,7 @@ def perturb(gan) -> None:
 
 
 def test_a_checkpoint_of_other_params_is_discarded_and_one_of_these_resumed(tmp_path):
-    from gan_lab.training import restore_checkpoint, save_checkpoint
+    from gan_lab.training.loop import restore_checkpoint, save_checkpoint
 
     gan, directory = tiny_gan(), tmp_path / "checkpoints" / "cnn"
     saved = state(gan)
@@ -107,7 +107,7 @@ def test_a_crash_inside_the_swap_leaves_the_old_or_the_new_checkpoint(tmp_path, 
     place): resume finds the old one; a finished swap leaves only the new one."""
     import pathlib
 
-    from gan_lab.training import restore_checkpoint, save_checkpoint
+    from gan_lab.training.loop import restore_checkpoint, save_checkpoint
 
     gan, directory = tiny_gan(), tmp_path / "checkpoints" / "cnn"
     save_checkpoint(gan, directory, 2, [], [], fingerprint="f")

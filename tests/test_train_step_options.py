@@ -5,8 +5,8 @@ import numpy as np
 import tensorflow as tf
 
 from conftest import mnist_batch, tiny_cnn_params
-from gan_lab.augment import SIZE, cutout, diff_augment, translate
-from gan_lab.training import build_gan, make_deterministic
+from gan_lab.training.augment import SIZE, cutout, diff_augment, translate
+from gan_lab.training.loop import build_gan, make_deterministic
 
 SEED = tf.constant([3, 4], tf.int64)
 

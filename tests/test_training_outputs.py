@@ -7,7 +7,7 @@ import pytest
 import yaml
 from PIL import Image
 
-import gan_lab.training as training
+import gan_lab.training.loop as training
 from conftest import ROOT, tiny_params
 from gan_lab.config import load_training
 from gan_lab.models import load_network
