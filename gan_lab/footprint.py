@@ -33,11 +33,35 @@ class Layer(NamedTuple):
     keys: tuple[str, ...]  # the params keys its size grows with
 
 
-def _transformer_blocks(arch: Any) -> Layer:
+def _transformer_blocks(arch: Any, score: str = "dot") -> Layer:
     e = arch.embed_dim
     mlp = max(1, round(e * arch.mlp_ratio))
-    per_block = 2 * 2 * e + 4 * (e * e + e) + (e * mlp + mlp) + (mlp * e + e)  # 2 norms, q k v o, MLP
+    projections = 4 if score == "dot" else 3  # q, k, v, out; l2 ties the keys to the queries
+    per_block = 2 * 2 * e + projections * (e * e + e) + (e * mlp + mlp) + (mlp * e + e)  # 2 norms, attention, MLP
     return Layer(arch.depth * per_block, ("depth", "embed_dim", "mlp_ratio"))
+
+
+def _transformer_upsampling(arch: Any) -> list[Layer]:
+    """The stride-2 transposed convolutions of `upsample_filters`, then the one-channel image layer."""
+    layers, previous, batch_norm = [], arch.embed_dim, arch.upsample_norm == "batch"
+    for filters in arch.upsample_filters:
+        layers.append(Layer(16 * previous * filters + (4 if batch_norm else 1) * filters, ("upsample_filters",)))
+        previous = filters
+    kernel = 4 if len(arch.upsample_filters) == 1 else 7  # 14 -> 28 in the last layer, or a 7x7 at 28
+    return [*layers, Layer(kernel * kernel * previous + 1, ("upsample_filters",))]
+
+
+def _patch_embedding(arch: Any, channels: int) -> list[Layer]:
+    e, p = arch.embed_dim, arch.patch_size
+    if arch.patch_embedding == "conv":  # log2(p) stride-2 4x4 convolutions widening to embed_dim
+        halvings, layers, previous = p.bit_length() - 1, [], channels
+        for i in range(halvings):
+            filters = e // 2 ** (halvings - 1 - i)
+            layers.append(Layer(16 * previous * filters + filters, ("embed_dim",)))
+            previous = filters
+        return layers
+    kernel = 2 * p if arch.patch_embedding == "overlapping" else p
+    return [Layer(kernel * kernel * channels * e + e, ("embed_dim", "patch_size"))]
 
 
 def generator_layers(family: str, arch: Any, latent_dim: int, conditional: bool) -> list[Layer]:
@@ -60,7 +84,7 @@ def generator_layers(family: str, arch: Any, latent_dim: int, conditional: bool)
             Layer(width * GENERATOR_TOKENS * e + GENERATOR_TOKENS * e, ("latent_dim", "embed_dim")),
             Layer(GENERATOR_TOKENS * e + 2 * e, ("embed_dim",)),  # positions, final norm
             _transformer_blocks(arch),
-            Layer(16 * e * e + e + 16 * e + 1, ("embed_dim",)),  # the two transposed convolutions
+            *_transformer_upsampling(arch),
         ]
     units = [width, *arch.hidden_units, IMAGE_PIXELS]
     return [*embedding, *(Layer(a * b + b, ("hidden_units",)) for a, b in zip(units, units[1:]))]
@@ -76,13 +100,12 @@ def discriminator_layers(family: str, arch: Any, conditional: bool) -> list[Laye
             side, previous = math.ceil(side / 2), filters
         return [*embedding, *layers, Layer(side * side * previous + 1, ("d_filters",))]
     if family == "transformer":
-        e, p = arch.embed_dim, arch.patch_size
-        tokens = (IMAGE_SIDE // p) ** 2
+        e, tokens = arch.embed_dim, (IMAGE_SIDE // arch.patch_size) ** 2
         return [
             *embedding,
-            Layer(p * p * channels * e + e, ("embed_dim", "patch_size")),
+            *_patch_embedding(arch, channels),
             Layer(tokens * e + 2 * e + e + 1, ("embed_dim", "patch_size")),  # positions, final norm, output
-            _transformer_blocks(arch),
+            _transformer_blocks(arch, arch.d_attention),
         ]
     units = [IMAGE_PIXELS * channels, *reversed(arch.hidden_units), 1]
     return [*embedding, *(Layer(a * b + b, ("hidden_units",)) for a, b in zip(units, units[1:]))]

@@ -226,17 +226,24 @@ def test_combined_section_flips_families_without_other_edits(tmp_path, generator
 
 # --- the memory estimate ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("g_norm", ["batch", "none"])
+VARIANTS = {  # every option that changes a network's weights
+    "cnn": [{"g_norm": "batch"}, {"g_norm": "none"}],
+    "transformer": [{}, {"patch_embedding": "overlapping", "upsample_filters": (32, 16), "upsample_norm": "batch"},
+                    {"patch_embedding": "conv", "d_attention": "l2"}],
+    "mlp": [{}],
+}
+
+
+@pytest.mark.parametrize("family, changes", [(f, c) for f in FAMILIES for c in VARIANTS[f]], ids=str)
 @CONDITIONING
-def test_footprint_counts_every_weight_keras_builds(family, g_norm, classes):
+def test_footprint_counts_every_weight_keras_builds(family, changes, classes):
     """gan_lab/footprint.py counts each network's weights from params alone, before building:
-    the same number as the built network's `count_params()`, for every family and conditioning."""
+    the same number as the built network's `count_params()`, for every family, option and conditioning."""
     from dataclasses import replace
 
     from gan_lab.footprint import discriminator_layers, generator_layers
 
-    arch = replace(ARCHS[family], g_norm=g_norm) if family == "cnn" else ARCHS[family]
+    arch = replace(ARCHS[family], **changes)
     conditional = classes is not None
     assert sum(layer.weights for layer in generator_layers(family, arch, LATENT, conditional)) == \
         build_generator(family, arch, LATENT, classes).count_params()
