@@ -12,14 +12,19 @@ and writes a .png grid or a .npy float32 array of shape (n, 28, 28, 1) in [-1, 1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 from pathlib import Path
 
-from gan_lab.config import TRAINING_SECTIONS, parse_seed
-from gan_lab.data import NUM_CLASSES
-from gan_lab.errors import ConfigError, DataError, exit_on_user_error
-from gan_lab.evaluation.sampling import OUTPUT_FORMATS, check_digit, check_output_path
-from gan_lab.names import GENERATOR_FILE
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as the stages: an error after TensorFlow loads stays one line
+
+from gan_lab.config import TRAINING_SECTIONS, parse_seed  # noqa: E402
+from gan_lab.data import NUM_CLASSES  # noqa: E402
+from gan_lab.errors import ConfigError, DataError, exit_on_user_error  # noqa: E402
+from gan_lab.evaluation.sampling import OUTPUT_FORMATS, check_digit, check_output_path  # noqa: E402
+from gan_lab.model_io import check_writable  # noqa: E402
+from gan_lab.names import GENERATOR_FILE  # noqa: E402
 
 MAX_SAMPLES = 10_000  # a 100 x 100 grid; more is a data set, not a look at the samples
 CONDITIONAL_COLUMNS = NUM_CLASSES  # labels cycle 0..9, so each column of the grid holds one digit
@@ -32,6 +37,21 @@ class ArgumentParser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with stderr closed at the file-descriptor level: TF 2.21 writes its
+    start-up lines (absl's notice, oneDNN, CPU features) from C++ whatever TF_CPP_MIN_LOG_LEVEL says,
+    and a command that then fails must still print one line."""
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        for fd in (saved, null):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def generator_path(model: str) -> Path:
     """A training section names its generator file; anything else is taken as a path."""
     return Path("models") / model / GENERATOR_FILE if model in TRAINING_SECTIONS else Path(model)
@@ -39,11 +59,16 @@ def generator_path(model: str) -> Path:
 
 def train_command(args: argparse.Namespace) -> None:
     from gan_lab.data import read_mnist
+    from gan_lab.footprint import check_fits
     from gan_lab.overrides import load_training_with_overrides
 
     params = load_training_with_overrides(args.section, args.params, args.set)
+    check_fits(params.gan, args.section)
+    for folder in ("models", "reports", "checkpoints", "tensorboard"):  # training.OutputPaths' folders
+        check_writable(args.out / folder / args.section, "--out", folder=True)
     data = read_mnist(args.data)
-    from gan_lab.training.loop import OutputPaths, train  # TensorFlow: once params and data are known good
+    import_tensorflow_quietly()
+    from gan_lab.training.loop import OutputPaths, train  # TensorFlow: once params, outputs and data are known good
 
     train(params, data, OutputPaths.for_stage(args.section, args.out))
 
@@ -55,16 +80,18 @@ def generate_command(args: argparse.Namespace) -> None:
         check_digit(args.digit)
     seed = parse_seed(args.seed)
     check_output_path(args.out)
+    check_writable(args.out, "--out")
     path = generator_path(args.model)
     if not path.is_file():
         raise DataError(
             f"{path}: model file not found; give a training section ({', '.join(TRAINING_SECTIONS)}) "
             "or the path of a generator .keras file"
         )
-    from gan_lab.models import load_network
+    import_tensorflow_quietly()
     from gan_lab.evaluation.sampling import sample, save_samples
+    from gan_lab.models import load_generator
 
-    images, labels = sample(load_network(path), args.n, seed, digit=args.digit)
+    images, labels = sample(load_generator(path), args.n, seed, digit=args.digit)
     cycling = labels is not None and args.digit is None
     save_samples(images, args.out, CONDITIONAL_COLUMNS if cycling else math.ceil(math.sqrt(args.n)))
     print(f"{args.n} samples from {path} -> {args.out}")

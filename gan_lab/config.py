@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-import yaml
-
 from gan_lab.errors import ConfigError
+from gan_lab.yaml12 import read_yaml
 
 FAMILIES = ("cnn", "transformer", "mlp")
 TRAINING_SECTIONS = ("cnn", "transformer", "combined")
@@ -193,9 +194,22 @@ def _describe(tp: Any) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
 
 
+YAML11_BOOLEANS = re.compile(r"(?i)y|n|yes|no|on|off")  # booleans to YAML 1.1 (PyYAML), strings to 1.2
+SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")  # YAML 1.1's 1:30 = 90
+
+
+def _yaml11_hint(value: Any, tp: Any) -> str:
+    """Why a value that YAML 1.1 would have read as `tp` is a string here (YAML 1.2, as DVC reads it)."""
+    if isinstance(value, str) and (
+        (tp is bool and YAML11_BOOLEANS.fullmatch(value)) or (tp in (int, float) and SEXAGESIMAL.fullmatch(value))
+    ):
+        return " (params are read as YAML 1.2, as DVC reads them, where this is a string)"
+    return ""
+
+
 def _coerce(value: Any, tp: Any, path: str) -> Any:
     """Convert a YAML value to the field's type, accepting the forms `dvc exp run -S` writes."""
-    bad = ConfigError(f"{path}={value!r}: expected {_describe(tp)}")
+    bad = ConfigError(f"{path}={value!r}: expected {_describe(tp)}{_yaml11_hint(value, tp)}")
     if typing.get_origin(tp) is tuple:
         if not isinstance(value, (list, tuple)):
             raise bad
@@ -214,25 +228,33 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
             return int(value)
         raise bad
     if tp is float:
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads `1e-06` (no dot) as a string
+        if isinstance(value, str):  # YAML 1.1 reads `1e-06` (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 raise bad from None
-        raise bad
+        elif isinstance(value, (int, float)):
+            number = float(value)
+        else:
+            raise bad
+        if not math.isfinite(number):  # .inf passes `> 0`, then overflows the builders
+            raise ConfigError(f"{path}={value!r}: expected a finite number")
+        return number
     if tp is str and isinstance(value, str):
         return value
     raise bad
 
 
+def did_you_mean(name: Any, allowed: typing.Sequence[str], prefix: str = "") -> str:
+    """`; did you mean <prefix><nearest>?`, or the whole list when nothing is near."""
+    near = difflib.get_close_matches(str(name), allowed, n=1)
+    return f"; did you mean {prefix}{near[0]}?" if near else f"; allowed: {', '.join(allowed)}"
+
+
 def _reject_unknown(raw: dict, allowed: list[str], path: str) -> None:
     for key in raw:
         if key not in allowed:
-            near = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"; did you mean {path}.{near[0]}?" if near else f"; allowed: {', '.join(allowed)}"
-            raise ConfigError(f"unknown key {path}.{key}{hint}")
+            raise ConfigError(f"unknown key {path}.{key}{did_you_mean(key, allowed, f'{path}.')}")
 
 
 def parse_section(cls: type[C], raw: Any, path: str, *, extra: tuple[str, ...] = ()) -> C:
@@ -285,21 +307,14 @@ def parse_seed(raw: Any) -> int:
 
 
 def read_params(path: str | Path = "params.yaml") -> dict:
-    """Read params.yaml with the safe loader; a missing or malformed file is a ConfigError."""
+    """Read a params file as DVC does (YAML 1.2, duplicate keys refused); any fault is a ConfigError."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: params file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    raw = read_yaml(path, "params file")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     for key in raw:  # a misspelt section would otherwise be silently ignored by every stage
         if key not in SECTIONS:
-            near = difflib.get_close_matches(str(key), SECTIONS, n=1)
-            hint = f"; did you mean {near[0]}?" if near else f"; allowed: {', '.join(SECTIONS)}"
-            raise ConfigError(f"{path}: unknown section {key}{hint}")
+            raise ConfigError(f"{path}: unknown section {key}{did_you_mean(key, SECTIONS)}")
     return raw
 
 
@@ -309,9 +324,9 @@ def require(params: dict, key: str) -> Any:
     return params[key]
 
 
-def load_seed_and_section(cls: type[C], section: str, path: str | Path) -> tuple[int, C]:
-    """What a one-section stage reads: the shared seed and its own section, both checked."""
-    params = read_params(path)
+def seed_and_section(params: dict, cls: type[C], section: str) -> tuple[int, C]:
+    """What a one-section stage reads from params already in memory: the shared seed and its own
+    section, both checked."""
     return parse_seed(require(params, "seed")), parse_section(cls, require(params, section), section)
 
 
@@ -325,17 +340,24 @@ class TrainingParams:
     gan: GanConfig
 
 
-def load_training(section: str, path: str | Path = "params.yaml") -> TrainingParams:
+def training_params(params: dict, section: str) -> TrainingParams:
+    """One training stage's params, from params already in memory (a file, or one with `--set` applied).
+
+    Whether its networks fit in this machine's memory is `gan_lab.footprint.check_fits`, which the
+    entry points call next (a machine fact, not a params rule)."""
     if section not in TRAINING_SECTIONS:
         raise ConfigError(f"training section {section!r}: must be one of {', '.join(TRAINING_SECTIONS)}")
-    params = read_params(path)
-    return TrainingParams(
+    training = TrainingParams(
         name=section,
         seed=parse_seed(require(params, "seed")),
         loop=parse_section(TrainLoopConfig, require(params, "train"), "train"),
         gan=parse_gan(require(params, section), section),
     )
+    return training
 
+
+def load_training(section: str, path: str | Path = "params.yaml") -> TrainingParams:
+    return training_params(read_params(path), section)
 
 
 # --- the evaluator's classifier ------------------------------------------------------------------
@@ -368,7 +390,7 @@ class ClassifierParams:
 
 
 def load_classifier(path: str | Path = "params.yaml") -> ClassifierParams:
-    return ClassifierParams(*load_seed_and_section(ClassifierConfig, "classifier", path))
+    return ClassifierParams(*seed_and_section(read_params(path), ClassifierConfig, "classifier"))
 
 
 # --- the self-attention study ---------------------------------------------------------------------
@@ -411,12 +433,13 @@ class AttentionParams:
 
 
 def load_attention(path: str | Path = "params.yaml") -> AttentionParams:
-    return AttentionParams(*load_seed_and_section(AttentionConfig, "attention", path))
+    return AttentionParams(*seed_and_section(read_params(path), AttentionConfig, "attention"))
 
 
 # --- the evaluate stage ---------------------------------------------------------------------------
 
 TRAIN_IMAGES = 60_000  # the real-data floor draws its samples from the train split
+TEST_IMAGES = 10_000  # the reference every generator is scored against (gan_lab.data.IDX_FILES; a test ties them)
 
 
 @dataclass(frozen=True)
@@ -435,6 +458,11 @@ class EvaluateConfig:
                 f"{path}.nearest_k={self.nearest_k}: must be below {path}.n_samples={self.n_samples} "
                 "(each sample needs k other samples for its k-NN ball)"
             )
+        if self.nearest_k >= TEST_IMAGES:
+            raise ConfigError(
+                f"{path}.nearest_k={self.nearest_k}: must be below the {TEST_IMAGES} test images "
+                "(each test image needs k others for its k-NN ball)"
+            )
 
 
 @dataclass(frozen=True)
@@ -446,4 +474,4 @@ class EvaluateParams:
 
 
 def load_evaluate(path: str | Path = "params.yaml") -> EvaluateParams:
-    return EvaluateParams(*load_seed_and_section(EvaluateConfig, "evaluate", path))
+    return EvaluateParams(*seed_and_section(read_params(path), EvaluateConfig, "evaluate"))

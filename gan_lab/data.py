@@ -45,11 +45,17 @@ def read_checksums(raw_dir: Path) -> dict[str, str]:
     sums_file = raw_dir / "SHA256SUMS"
     if not sums_file.is_file():
         raise DataError(f"{sums_file}: checksum file not found")
+    try:
+        text = sums_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{sums_file}: not a readable checksum file ({getattr(exc, 'strerror', None) or exc})") from None
     sums = {}
-    for line in sums_file.read_text().splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
-            digest, name = line.split()
-            sums[name.lstrip("*")] = digest.lower()
+            fields = line.split()
+            if len(fields) != 2 or len(fields[0]) != 64:
+                raise DataError(f"{sums_file}: line {number} is {line.strip()!r}; expected `<64 hex digits>  <file name>`")
+            sums[fields[1].lstrip("*")] = fields[0].lower()
     return sums
 
 
@@ -118,8 +124,8 @@ def load_prepared(prepared_dir: Path) -> Mnist:
             array = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise DataError(f"{path}: prepared file not found; run `dvc repro prepare`") from None
-        except ValueError as exc:
-            raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+        except (ValueError, EOFError, OSError) as exc:  # EOFError: an empty file
+            raise DataError(f"{path}: not a readable .npy file ({str(exc) or type(exc).__name__})") from None
         if array.shape != shape or array.dtype != np.uint8:
             raise DataError(f"{path}: shape {array.shape} {array.dtype}, expected {shape} uint8")
         arrays[key] = array

@@ -1,4 +1,5 @@
-"""Saving and loading Keras models as byte-reproducible `.keras` files, and atomic file writes.
+"""Saving and loading Keras models as byte-reproducible `.keras` files, atomic file and folder
+writes, and the check that an output path can be written before any work is spent on it.
 
 Keras stamps the save time into `metadata.json` and the weights' zip entry, and Python object
 ids into `config.json`, so a rerun that trains identical weights would still hash differently and
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -36,6 +38,59 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_writable(path: str | Path, option: str, *, folder: bool = False) -> None:
+    """Fail in one line, before any work, if `path` (a file, or a `folder`) could not be written:
+    its nearest existing ancestor must be a folder that accepts a new file."""
+    path = Path(path)
+    if path.is_dir() and not folder:
+        raise DataError(f"{option} {path}: is a folder; give a file name")
+    if path.exists() and not path.is_dir() and folder:
+        raise DataError(f"{option} {path}: is a file; give a folder")
+    ancestor = path if folder else path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise DataError(f"{option} {path}: {ancestor} is a file, so nothing can be written under it; give a folder")
+    try:
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as exc:
+        raise DataError(f"{option} {path}: cannot write in {ancestor} ({exc.strerror or exc})") from None
+
+
+def previous(directory: Path) -> Path:
+    """Where `swap_in` keeps the folder it replaces until the new one is in place."""
+    return directory.with_name(directory.name + ".old")
+
+
+def swap_in(fresh: Path, directory: Path) -> None:
+    """Put the complete folder `fresh` at `directory`. At every instant `directory` or its
+    `previous` holds a complete folder, so `surviving` finds one after a crash at any point.
+    `fresh` is a hidden sibling, `.<name>.*`; ones an earlier crash left are removed."""
+    for stale in directory.parent.glob(f".{directory.name}.*"):
+        if stale != fresh:
+            shutil.rmtree(stale, ignore_errors=True)
+    if directory.exists():
+        shutil.rmtree(previous(directory), ignore_errors=True)  # `directory` is complete: drop a stale one
+        directory.rename(previous(directory))
+    fresh.rename(directory)
+    shutil.rmtree(previous(directory), ignore_errors=True)
+
+
+def surviving(directory: Path) -> Path | None:
+    """The folder `swap_in` last completed: `directory`, or, after a crash between its two
+    renames, the `previous` one; None when neither exists."""
+    for candidate in (directory, previous(directory)):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def remove_swapped(directory: Path) -> None:
+    for candidate in (directory, previous(directory)):
+        shutil.rmtree(candidate, ignore_errors=True)
 
 
 def write_json(path: str | Path, data: dict) -> None:
@@ -133,5 +188,7 @@ def load_model(path: str | Path, *, compile: bool = False):
         raise DataError(f"{path}: model file not found")
     try:
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:  # Keras: ValueError for non-zips
-        raise DataError(f"{path}: not a readable .keras model ({str(exc).splitlines()[0]})") from None
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, EOFError) as exc:
+        # Keras: ValueError for non-zips, TypeError for a class it does not know
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a readable .keras model ({first})") from None

@@ -1,20 +1,19 @@
-"""`--set key=value` on the command line: params.yaml with a few values replaced, then checked by
-the very loader a DVC stage uses, so a value the stage would refuse is refused here too.
+"""`--set key=value` on the command line: params.yaml with a few values replaced in memory, then
+checked by the very parser a DVC stage uses, so a value the stage would refuse is refused here too.
 
-`key` is a dotted path (`cnn.steps`, `seed`); `value` is read as YAML, as `dvc exp run -S` reads
-it: `100` is an integer, `2e-4` a number, `true` a boolean, `[8, 4]` a list.
+`key` is a dotted path (`cnn.steps`, `seed`); `value` is read as YAML 1.2, as `dvc exp run -S`
+reads it: `100` is an integer, `2e-4` a number, `true` a boolean, `[8, 4]` a list, `yes` a string.
+Each key may be set once.
 """
 from __future__ import annotations
 
 import copy
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from gan_lab.config import TrainingParams, load_training, read_params
+from gan_lab.config import TrainingParams, read_params, training_params
 from gan_lab.errors import ConfigError
+from gan_lab.yaml12 import parse_yaml
 
 
 def parse_assignment(text: str) -> tuple[list[str], Any]:
@@ -22,19 +21,20 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
     key, sep, raw_value = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected key=value, for example cnn.steps=100")
-    try:
-        value = yaml.safe_load(raw_value)
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {text!r}: {raw_value!r} is not a YAML value") from None
-    return key.strip().split("."), value
+    return key.strip().split("."), parse_yaml(raw_value, f"--set {text}")
 
 
 def apply_overrides(params: dict, assignments: list[str], readable: tuple[str, ...]) -> dict:
     """A copy of `params` with each assignment applied; only the sections in `readable` may be set,
     since a value the command never reads would be silently ignored."""
     params = copy.deepcopy(params)
+    given: dict[str, str] = {}
     for text in assignments:
         path, value = parse_assignment(text)
+        dotted = ".".join(path)
+        if dotted in given:
+            raise ConfigError(f"--set {text}: {dotted} is already set by --set {given[dotted]}; set each key once")
+        given[dotted] = text
         if path[0] not in readable:
             raise ConfigError(f"--set {text}: this command reads only {', '.join(readable)}")
         node = params
@@ -47,9 +47,6 @@ def apply_overrides(params: dict, assignments: list[str], readable: tuple[str, .
 
 
 def load_training_with_overrides(section: str, params_path: Path, assignments: list[str]) -> TrainingParams:
-    """`load_training` on params.yaml with `assignments` applied (written to a temporary copy)."""
+    """A training section of the params file at `params_path`, with `assignments` applied."""
     params = apply_overrides(read_params(params_path), assignments, ("seed", "train", section))
-    with tempfile.TemporaryDirectory() as scratch:
-        merged = Path(scratch) / "params.yaml"
-        merged.write_text(yaml.safe_dump(params, sort_keys=False))
-        return load_training(section, merged)
+    return training_params(params, section)

@@ -35,10 +35,10 @@ def main() -> None:
 
     from gan_lab.evaluation.classifier import MnistClassifier
     from gan_lab.evaluation.evaluate import compute_device, evaluate_all
-    from gan_lab.models import load_network
+    from gan_lab.models import load_generator
 
     tf.get_logger().setLevel("ERROR")  # five models each trace a predict function: TF's retracing notice is expected
-    generators = {name: load_network(path) for name, path in files.items()}
+    generators = {name: load_generator(path) for name, path in files.items()}
     result = evaluate_all(MnistClassifier.load(args.classifier), mnist, generators, params.evaluate, params.seed)
     write_json(args.out / "metrics.json", result.metrics)
     write_json(args.out / "summary.json", summary(result.metrics))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gan_lab.config import TRAINING_SECTIONS, load_training
 from gan_lab.errors import exit_on_user_error
+from gan_lab.footprint import check_fits
 
 
 @exit_on_user_error
@@ -17,6 +18,7 @@ def main() -> None:
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     args = parser.parse_args()
     params = load_training(args.section, args.params)  # a bad value fails here, before TensorFlow loads
+    check_fits(params.gan, args.section)  # and networks too large for this machine, before anything is built
 
     from gan_lab.data import load_prepared
 

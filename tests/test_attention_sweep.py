@@ -118,6 +118,29 @@ def test_stage_writes_every_output(tmp_path: Path) -> None:
     assert summary == {"uniform_entropy": metrics["uniform_entropy"], "random_entropy": lab["random"]["mean_entropy"],
                        "trained_entropy": lab["trained"]["mean_entropy"], "trained_max_weight": lab["trained"]["max_weight"],
                        "trained_padding_weight": lab["trained"]["padding_weight"]}
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    check_values(out, {**params["attention"], **SMALL_SWEEP}, params["seed"])
+
+
+def check_values(out: Path, raw: dict, seed: int) -> None:
+    """The stage's numbers are the study's, recomputed here, and say what the study found: masked
+    padding gets no weight, entropies within [0, uniform], training sharpens and fits the maps."""
+    config = parse_section(AttentionConfig, raw, "attention")
+    metrics = json.loads((out / "metrics.json").read_text())
+    keys = json.loads((out / "top_keys.json").read_text())
+    assert metrics["uniform_entropy"] == round(study.uniform_entropy(config), 4)
+    results = study.study(config, seed)
+    for variant in study.VARIANTS:
+        for maps in (setting[variant] for setting in results.values()):
+            written, recomputed = metrics[variant][maps.name], study.summarise(maps)
+            assert written == pytest.approx(recomputed, abs=2e-4, rel=1e-2), maps.name
+            assert 0 < written["max_weight"] <= 1 and 0 <= written["mean_entropy"] <= metrics["uniform_entropy"]
+            assert written["padding_weight"] == 0  # mask_padding: true
+            top = {query: target.split(" ")[0] for query, target in study.top_keys(maps, config.seq_len).items()}
+            assert {query: target.split(" ")[0] for query, target in keys[variant][maps.name].items()} == top
+    for name in metrics["random"]:
+        assert metrics["trained"][name]["mean_entropy"] < metrics["random"][name]["mean_entropy"]
+        assert metrics["trained"][name]["loss"] < 0.5
 
 
 def test_stage_rejects_indivisible_heads_in_one_line(tmp_path: Path) -> None:

@@ -83,3 +83,32 @@ def test_a_real_run_has_few_numeric_metrics_and_every_declared_output(reproduced
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
     files = next(iter(shown.values()))["data"]
     assert sum(len(leaves(entry["data"])) for entry in files.values()) == len(columns)
+
+
+def test_every_plot_has_its_x_and_y_columns(reproduced_project):
+    """Each `plots:` entry, a stage's or the top level's, names columns its CSV really has."""
+    import pandas as pd
+
+    pipeline = yaml.safe_load((reproduced_project / "dvc.yaml").read_text())
+    entries = [entry for stage in pipeline["stages"].values() for entry in stage.get("plots", [])]
+    entries += pipeline.get("plots", [])
+    assert entries
+    for entry in entries:
+        ((name, axes),) = entry.items()
+        # A plot is a CSV's own entry (x and y name its columns), or a named one whose x and y map
+        # each CSV to its column (DVC's form for overlaying several files).
+        columns: dict[str, set] = {}
+        for axis in ("x", "y"):
+            value = axes[axis]
+            if isinstance(value, dict):
+                for path, column in value.items():
+                    columns.setdefault(path, set()).update(column if isinstance(column, list) else [column])
+            elif not isinstance(axes.get("x"), dict) and not isinstance(axes.get("y"), dict):
+                columns.setdefault(name, set()).update(value if isinstance(value, list) else [value])
+            else:  # a shared x column for every file of a named plot
+                for path in axes["y"] if axis == "x" else axes["x"]:
+                    columns.setdefault(path, set()).add(value)
+        assert columns, name
+        for path, wanted in columns.items():
+            frame = pd.read_csv(reproduced_project / path)
+            assert len(frame) > 0 and wanted <= set(frame.columns), (name, path)

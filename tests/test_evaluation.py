@@ -6,6 +6,7 @@ classifier that reads digits, and training the full one would take minutes.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -308,8 +309,13 @@ def test_model_file_errors(tmp_path):
 
 # --- the stage's params and user errors --------------------------------------------------------
 
-def test_repository_params_parse():
-    assert load_classifier(ROOT / "params.yaml").classifier.epochs >= 1
+def test_repository_params_parse_to_exactly_their_values():
+    raw = read_params(ROOT / "params.yaml")
+    parsed = load_classifier(ROOT / "params.yaml")
+    assert parsed.seed == raw["seed"]
+    assert dataclasses.asdict(parsed.classifier) == {
+        k: tuple(v) if isinstance(v, list) else v for k, v in raw["classifier"].items()
+    }
 
 
 @pytest.mark.parametrize(

@@ -156,15 +156,25 @@ def test_conditional_step_trains_both_label_embeddings(family, mnist):
 
 
 def test_conditional_transformer_run_draws_one_row_per_digit(tmp_path, mnist):
+    from gan_lab.plots import image_grid
+    from gan_lab.training.loop import fixed_inputs
+
     params = tiny_params(BASE)
     params["transformer"] = {**params["transformer"], "conditional": True, "steps": 2}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     small = Mnist(mnist.x_train[:64], mnist.y_train[:64], mnist.x_test[:8], mnist.y_test[:8])
-    train(load_training("transformer", tmp_path / "params.yaml"), small, OutputPaths.for_stage("transformer", tmp_path),
-          write=lambda line: None)
+    training_params = load_training("transformer", tmp_path / "params.yaml")
+    train(training_params, small, OutputPaths.for_stage("transformer", tmp_path), write=lambda line: None)
     cols = params["train"]["grid_size"]
-    samples = Image.open(tmp_path / "reports/transformer/samples.png")
-    assert samples.size == (cols * 58 + 2, 10 * 58 + 2)  # rows 0..9: one per digit
+    z, labels = fixed_inputs(training_params)
+    assert (labels.numpy().reshape(10, cols) == np.arange(10)[:, None]).all()  # row r asks for digit r
+    samples = np.asarray(Image.open(tmp_path / "reports/transformer/samples.png"))
+    assert samples.shape == (10 * 58 + 2, cols * 58 + 2)
+    generator = load_network(tmp_path / "models/transformer/generator.keras")
+    drawn = image_grid(generator([z, labels], training=False).numpy(), cols)
+    assert np.abs(samples.astype(int) - drawn).max() <= 1  # the grid is those labels' images, row by row
+    by_row = drawn[:10 * 58].reshape(10, 58, -1)[:, 2:, :]
+    assert all(not np.array_equal(by_row[0], by_row[r]) for r in range(1, 10))  # each row its own digit
 
 
 # --- saving --------------------------------------------------------------------------------------
@@ -212,3 +222,30 @@ def test_combined_section_flips_families_without_other_edits(tmp_path, generator
     gan = load_training("combined", tmp_path / "params.yaml").gan
     assert set(gan.arch) == {generator, discriminator}
     assert all(isinstance(gan.arch[f], config.ARCHS[f]) for f in gan.arch)
+
+
+# --- the memory estimate ------------------------------------------------------------------------
+
+VARIANTS = {  # every option that changes a network's weights
+    "cnn": [{"g_norm": "batch"}, {"g_norm": "none"}],
+    "transformer": [{}, {"patch_embedding": "overlapping", "upsample_filters": (32, 16), "upsample_norm": "batch"},
+                    {"patch_embedding": "conv", "d_attention": "l2"}],
+    "mlp": [{}],
+}
+
+
+@pytest.mark.parametrize("family, changes", [(f, c) for f in FAMILIES for c in VARIANTS[f]], ids=str)
+@CONDITIONING
+def test_footprint_counts_every_weight_keras_builds(family, changes, classes):
+    """gan_lab/footprint.py counts each network's weights from params alone, before building:
+    the same number as the built network's `count_params()`, for every family, option and conditioning."""
+    from dataclasses import replace
+
+    from gan_lab.footprint import discriminator_layers, generator_layers
+
+    arch = replace(ARCHS[family], **changes)
+    conditional = classes is not None
+    assert sum(layer.weights for layer in generator_layers(family, arch, LATENT, conditional)) == \
+        build_generator(family, arch, LATENT, classes).count_params()
+    assert sum(layer.weights for layer in discriminator_layers(family, arch, conditional)) == \
+        build_discriminator(family, arch, classes).count_params()

@@ -37,7 +37,6 @@ CASES = [
     ("cnn.g_ema", 1.0, "cnn.g_ema=1.0: must be in [0.0, 1.0)"),
     ("cnn.label_smoothing", 0.9, "cnn.label_smoothing=0.9: must be in [0.0, 0.5]"),
     ("cnn.r1_gamma", -1.0, "cnn.r1_gamma=-1.0: must be in [0.0, 1000.0]"),
-    ("cnn.conditional", "yes", "cnn.conditional='yes': expected true or false"),
     ("cnn.generator", "gan", "cnn.generator='gan': must be one of cnn, transformer, mlp"),
     ("cnn.g_norm", "group", "cnn.g_norm='group': must be one of none, batch"),
     ("cnn.g_filters", [64], "cnn.g_filters=[64]: needs exactly 2 entries"),
@@ -83,6 +82,23 @@ def test_exponent_written_by_dvc_exp_run_is_accepted(tmp_path):
     text = re.sub(r"g_lr: [0-9.]+", "g_lr: 1e-06", (ROOT / "params.yaml").read_text(), count=1)  # cnn's
     (tmp_path / "params.yaml").write_text(text)
     assert load_training("cnn", tmp_path / "params.yaml").gan.g_lr == pytest.approx(1e-6)
+
+
+@pytest.mark.parametrize("text, key", [("yes", "conditional"), ("on", "diffaugment"), ("1:30", "steps")])
+def test_yaml_11_forms_are_refused_as_written(tmp_path, text, key):
+    """Written into the file as a person types them (not through yaml.safe_dump, which would quote
+    `yes`): PyYAML would read True, True and 90, DVC reads strings; the stage refuses them."""
+    params = re.sub(rf"(?m)^(  {key}:) \S+", rf"\1 {text}", (ROOT / "params.yaml").read_text(), count=1)  # cnn's
+    assert f"  {key}: {text}" in params
+    bad = tmp_path / "params.yaml"
+    bad.write_text(params)
+    result = run([sys.executable, "-m", "stages.train", "cnn", "--params", str(bad), "--prepared", str(tmp_path / "none")],
+                 ROOT, check=False)  # no data: a regression fails on it, in a second, instead of training
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: cnn.{key}={text!r}: expected {'an integer' if key == 'steps' else 'true or false'} "
+        "(params are read as YAML 1.2, as DVC reads them, where this is a string)"
+    ]
 
 
 def test_missing_and_malformed_params_files(tmp_path):

@@ -50,3 +50,4 @@ def test_nothing_to_do_after_repro(two_runs):
     result = run(["dvc", "repro"], repo)
     assert "Data and pipelines are up to date" in result.stdout or "didn't change" in result.stdout
     assert "Running stage" not in result.stdout
+

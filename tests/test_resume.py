@@ -65,3 +65,74 @@ def test_sigkill_then_rerun_gives_identical_outputs(project):
     assert digests(project) == uninterrupted
     # so the quality stage scores the same images: the same quality.csv but for its train_seconds
     assert not (project / "checkpoints/cnn").exists()
+
+
+# --- the checkpoint itself, in-process ---------------------------------------------------------
+
+def tiny_gan():
+    from conftest import tiny_cnn_params
+    from gan_lab.training.loop import build_gan, make_deterministic
+
+    make_deterministic(0)
+    return build_gan(tiny_cnn_params())
+
+
+def state(gan) -> list:
+    from gan_lab.training.loop import training_state
+
+    return [v.numpy().copy() for v in training_state(gan)]
+
+
+def perturb(gan) -> None:
+    for variable in gan.generator.trainable_variables:
+        variable.assign(variable + 1.0)
+
+
+def test_a_checkpoint_of_other_params_is_discarded_and_one_of_these_resumed(tmp_path):
+    from gan_lab.training.loop import Resumable, restore_checkpoint, save_checkpoint
+
+    gan, directory = tiny_gan(), tmp_path / "checkpoints" / "cnn"
+    saved = state(gan)
+    save_checkpoint(gan, directory, Resumable(4, [{"step": 4}]), fingerprint="these params")
+    perturb(gan)
+    moved = state(gan)
+    assert restore_checkpoint(gan, directory, "other params") == Resumable()
+    assert not directory.exists()  # discarded, not kept for a later resume
+    assert all((a == b).all() for a, b in zip(state(gan), moved))  # and nothing of it assigned
+
+    save_checkpoint(gan, directory, Resumable(4, [{"step": 4}]), fingerprint="these params")
+    perturb(gan)
+    made = restore_checkpoint(gan, directory, "these params")
+    assert (made.step, made.history) == (4, [{"step": 4}])
+    assert all((a == b).all() for a, b in zip(state(gan), moved)) and not all(
+        (a == b).all() for a, b in zip(saved, moved))
+
+
+def test_a_crash_inside_the_swap_leaves_the_old_or_the_new_checkpoint(tmp_path, monkeypatch):
+    """Kill the swap after its first rename (the old checkpoint moved aside, the new not yet in
+    place): resume finds the old one; a finished swap leaves only the new one."""
+    import pathlib
+
+    from gan_lab.training.loop import Resumable, restore_checkpoint, save_checkpoint
+
+    gan, directory = tiny_gan(), tmp_path / "checkpoints" / "cnn"
+    save_checkpoint(gan, directory, Resumable(2), fingerprint="f")
+    real_rename, calls = pathlib.Path.rename, []
+
+    def crash_on_second_rename(self, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed between the renames")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(pathlib.Path, "rename", crash_on_second_rename)
+    try:
+        save_checkpoint(gan, directory, Resumable(4), fingerprint="f")
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.undo()
+    assert len(calls) == 2 and not directory.exists()
+    assert restore_checkpoint(gan, directory, "f").step == 2  # the old one, from where the swap left it
+    save_checkpoint(gan, directory, Resumable(6), fingerprint="f")
+    assert restore_checkpoint(gan, directory, "f").step == 6
+    assert sorted(p.name for p in directory.parent.iterdir()) == ["cnn"]  # nothing stale left

@@ -38,7 +38,3 @@ def test_tensorboard_logs_scalars_at_log_every_and_images_at_snapshots(tmp_path,
         assert tags[tag] == logged, tag
     assert tags["samples"] == list(range(params.loop.snapshot_every, steps + 1, params.loop.snapshot_every))
     assert (out.reports / "losses.csv").is_file()  # the DVC outputs are written as without it
-
-
-def test_tensorboard_is_off_by_default(tmp_path):
-    assert load_training("cnn", ROOT / "params.yaml").loop.tensorboard is False

@@ -16,8 +16,10 @@ from typing import Any, Callable
 
 import keras
 
+from gan_lab.errors import DataError
 from gan_lab.model_io import load_model
 from gan_lab.models import cnn, mlp, transformer
+from gan_lab.models.conditioning import IMAGE_SHAPE
 
 GeneratorBuilder = Callable[[Any, int, int | None], keras.Model]
 DiscriminatorBuilder = Callable[[Any, int | None], keras.Model]
@@ -49,3 +51,22 @@ def load_network(path: str | Path) -> keras.Model:
     layers (Transformer blocks, `OneChannelConvTranspose`), so load networks through here.
     """
     return load_model(path)
+
+
+def _shapes(tensors: list) -> str:
+    return " and ".join(str(tuple(t.shape[1:])) for t in tensors)
+
+
+def load_generator(path: str | Path) -> keras.Model:
+    """`load_network`, refusing a file that is not a generator: one that does not map (latent,)
+    noise, and optionally an integer label, to IMAGE_SHAPE images (a discriminator, a classifier)."""
+    model = load_network(path)
+    inputs, outputs = list(model.inputs), list(model.outputs)
+    noise_ok = len(inputs) in (1, 2) and len(inputs[0].shape) == 2
+    label_ok = len(inputs) == 1 or (len(inputs[1].shape) == 1 and "int" in str(inputs[1].dtype))
+    if not (noise_ok and label_ok and len(outputs) == 1 and tuple(outputs[0].shape[1:]) == IMAGE_SHAPE):
+        raise DataError(
+            f"{path}: {model.name} maps {_shapes(inputs)} to {_shapes(outputs)}, not a generator; "
+            f"a generator maps (latent_dim,) noise, and a label if conditional, to {IMAGE_SHAPE} images"
+        )
+    return model

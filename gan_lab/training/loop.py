@@ -11,6 +11,7 @@ import json
 import shutil
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,7 +24,7 @@ import tensorflow as tf
 from gan_lab.config import TrainingParams
 from gan_lab.data import NUM_CLASSES, Mnist, training_batches
 from gan_lab.errors import GanLabError
-from gan_lab.model_io import save_model, write_json
+from gan_lab.model_io import remove_swapped, save_model, surviving, swap_in, write_json
 from gan_lab.models import build_discriminator, build_generator
 from gan_lab.names import GENERATOR_FILE, QUALITY_SAMPLES_FILE, QUALITY_SECONDS_KEY
 from gan_lab.plots import captioned, image_grid, save_gif, save_loss_plot, save_png
@@ -205,7 +206,8 @@ class Resumable:
 
 
 def save_checkpoint(gan: GAN, directory: Path, made: Resumable, fingerprint: str) -> None:
-    """Write the whole training state to a fresh folder, then swap it in: a crash leaves the old one."""
+    """Write the whole training state to a fresh folder, then swap it in: a crash at any point leaves
+    the old or the new one (`model_io.swap_in`)."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     np.savez(tmp / "state.npz", *[v.numpy() for v in training_state(gan)])
@@ -214,28 +216,37 @@ def save_checkpoint(gan: GAN, directory: Path, made: Resumable, fingerprint: str
     (tmp / "progress.json").write_text(json.dumps({"step": made.step, "fingerprint": fingerprint,
                                                    "train_seconds": made.train_seconds,
                                                    "quality_seconds": made.quality.seconds, "history": made.history}))
-    old = directory.with_name(directory.name + ".old")
-    if directory.exists():
-        directory.rename(old)
-    tmp.rename(directory)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in(tmp, directory)
 
 
 def restore_checkpoint(gan: GAN, directory: Path, fingerprint: str) -> Resumable:
-    """Resume from `directory` if it holds a checkpoint of this very run; else start at step 0."""
-    progress_file = directory / "progress.json"
-    if not progress_file.is_file():
+    """Resume from `directory` (or the one a crashed swap left) if it holds a checkpoint of this
+    very run; discard one of other params; refuse, in one line, one that cannot be read."""
+    found = surviving(directory)
+    if found is None or not (found / "progress.json").is_file():
         return Resumable()
-    progress = json.loads(progress_file.read_text())
-    if progress["fingerprint"] != fingerprint:
-        shutil.rmtree(directory)
-        return Resumable()
-    with np.load(directory / "state.npz") as state:
-        for i, variable in enumerate(training_state(gan)):
-            variable.assign(state[f"arr_{i}"])
-    return Resumable(progress["step"], progress["history"], list(np.load(directory / "frames.npy")),
-                     QualitySamples.load(directory / QUALITY_SAMPLES_FILE, progress["quality_seconds"]),
-                     progress["train_seconds"])
+    variables = training_state(gan)
+    try:
+        progress = json.loads((found / "progress.json").read_text())
+        if progress["fingerprint"] != fingerprint:
+            remove_swapped(directory)
+            return Resumable()
+        with np.load(found / "state.npz") as state:  # every array read and checked before any is assigned
+            values = [state[f"arr_{i}"] for i in range(len(state.files))]
+        made = Resumable(int(progress["step"]), list(progress["history"]), list(np.load(found / "frames.npy")),
+                         QualitySamples.load(found / QUALITY_SAMPLES_FILE, progress["quality_seconds"]),
+                         float(progress["train_seconds"]))
+        shapes = [tuple(v.shape) for v in variables]
+        if [a.shape for a in values] != shapes:
+            raise ValueError(f"{len(values)} arrays that do not match the {len(shapes)} variables of these params")
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise GanLabError(
+            f"{found}: unreadable checkpoint ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            f"remove {directory} to start the run over"
+        ) from None
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+    return made
 
 
 # --- the loop ------------------------------------------------------------------------------------
@@ -302,7 +313,7 @@ def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable
     timing["quality_sampling_seconds"] = round(sampling, 2)  # this session's share of `wall_seconds`
     timing[QUALITY_SECONDS_KEY] = made.quality.seconds  # training seconds at each quality point, all sessions
     write_outputs(params, gan, history, frames, _render(gan, z, labels, cols), metrics, timing, out, made.quality)
-    shutil.rmtree(out.checkpoints, ignore_errors=True)
+    remove_swapped(out.checkpoints)
     return {**metrics, **timing}
 
 
