@@ -136,11 +136,6 @@ class TransformerArch:
             raise ConfigError(
                 f"{path}.upsample_filters={list(self.upsample_filters)}: needs 1 or 2 entries (7->14 or 7->14->28)"
             )
-        if self.patch_embedding == "conv" and self.patch_size not in (2, 4):
-            raise ConfigError(
-                f"{path}.patch_size={self.patch_size}: the conv patch embedding needs 2 or 4 "
-                "(one stride-2 convolution per halving)"
-            )
         if self.embed_dim % self.num_heads:
             raise ConfigError(
                 f"{path}.embed_dim={self.embed_dim} is not divisible by "
@@ -148,6 +143,11 @@ class TransformerArch:
             )
         if 28 % self.patch_size:
             raise ConfigError(f"{path}.patch_size={self.patch_size}: must divide 28 (1, 2, 4, 7, 14 or 28)")
+        if self.patch_embedding == "conv" and self.patch_size not in (2, 4):
+            raise ConfigError(
+                f"{path}.patch_size={self.patch_size}: the conv patch embedding needs 2 or 4 "
+                "(one stride-2 convolution per halving)"
+            )
 
 
 @dataclass(frozen=True)
