@@ -4,8 +4,10 @@ Both networks share one encoder: learned positional embeddings, then `depth` pre
 blocks built on the hand-written `MultiHeadSelfAttention`, then a final LayerNorm.
 
 Generator: (z[, label]) -> Dense projection to 49 tokens of embed_dim -> encoder -> Reshape to a
-7x7xembed_dim feature map -> Conv2DTranspose(embed_dim, 4, stride 2, ReLU) to 14x14 ->
-Conv2DTranspose(1, 4, stride 2, Tanh) to 28x28x1.
+7x7xembed_dim feature map -> `upsample`: one stride-2 Conv2DTranspose per `upsample_filters` entry
+(optionally with batch norm), then the image layer, Tanh. The default, [64, 32] with batch norm, is
+the CNN generator's own upsampling (7->14->28, then a 7x7 one-channel layer); with one entry the
+last layer is a 4x4 stride-2 Conv2DTranspose from 14x14.
 
 Why transposed convolutions and not pixel-shuffle ("unpatchify": each token becomes its own 4x4
 pixel block)? With unpatchify every output patch is a function of one token only, and neighbouring
@@ -14,9 +16,11 @@ leaves visible seams on the 4x4 patch grid. A transposed convolution's overlappi
 blend neighbouring tokens, so attention lays out the digit at 7x7 and the convolutions draw
 smooth strokes. It is also the lab handout's own upsampling, so Part 1 and Part 2 stay comparable.
 
-Discriminator: (image[, label plane]) -> patch_size x patch_size patches, each linearly projected
-to embed_dim (a Conv2D whose kernel equals its stride is exactly that linear map, applied to each
-non-overlapping patch) -> encoder -> mean over tokens -> Dense(1) with Sigmoid.
+Discriminator: (image[, label plane]) -> `embed_patches`: (28/patch_size)^2 tokens of embed_dim
+(`patch_embedding`: a stem of stride-2 convolutions, the default; or each patch linearly projected,
+ViT's, a Conv2D whose kernel equals its stride; or overlapping windows, ViTGAN's) -> encoder -> mean
+over tokens -> Dense(1) with Sigmoid. `d_attention: l2` gives its blocks ViTGAN's distance attention.
+docs/models.md, "Lab Part 2 that works", measures each choice.
 
 The two networks differ in one number: how large their positional embeddings start (see
 POSITION_STDDEV below); docs/models.md has the runs behind it.
