@@ -65,6 +65,7 @@ def checked(check: Check | None = None, *, default: Any = dataclasses.MISSING) -
 DISTRIBUTE = ("none", "mirrored", "multi_worker")  # gan_lab/training/distribute.py
 PATCH_EMBEDDINGS = ("linear", "overlapping", "conv")  # gan_lab/models/transformer.py
 ATTENTION_SCORES = ("dot", "l2")  # gan_lab/attention/layer.py
+TOKEN_POOLINGS = ("mean", "class_token")  # gan_lab/models/transformer.py
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies
 
 
@@ -130,6 +131,12 @@ class TransformerArch:
     upsample_norm: str = checked(one_of("none", "batch"), default="none")
     # The discriminator's attention score: dot (q.k) or l2 (-|q - k|^2, queries and keys tied: ViTGAN).
     d_attention: str = checked(one_of(*ATTENTION_SCORES), default="dot")
+    # How the discriminator reads one verdict off its tokens: mean (the average token) or
+    # class_token (a learned extra token that attends to the patches, ViT's and ViTGAN's [CLS]).
+    d_pooling: str = checked(one_of(*TOKEN_POOLINGS), default="mean")
+    # Spectral normalisation of every discriminator kernel (stem, attention, MLPs, head): Miyato et al.
+    # 2018; with d_attention l2, ViTGAN's Lipschitz discriminator.
+    d_spectral_norm: bool = checked(default=False)
 
     def validate(self, path: str) -> None:
         if len(self.upsample_filters) not in (1, 2):

@@ -33,11 +33,13 @@ class Layer(NamedTuple):
     keys: tuple[str, ...]  # the params keys its size grows with
 
 
-def _transformer_blocks(arch: Any, score: str = "dot") -> Layer:
+def _transformer_blocks(arch: Any, score: str = "dot", spectral_norm: bool = False) -> Layer:
     e = arch.embed_dim
     mlp = max(1, round(e * arch.mlp_ratio))
     projections = 4 if score == "dot" else 3  # q, k, v, out; l2 ties the keys to the queries
     per_block = 2 * 2 * e + projections * (e * e + e) + (e * mlp + mlp) + (mlp * e + e)  # 2 norms, attention, MLP
+    if spectral_norm:  # each kernel's power-iteration vector, one number per output unit
+        per_block += projections * e + mlp + e
     return Layer(arch.depth * per_block, ("depth", "embed_dim", "mlp_ratio"))
 
 
@@ -52,16 +54,16 @@ def _transformer_upsampling(arch: Any) -> list[Layer]:
 
 
 def _patch_embedding(arch: Any, channels: int) -> list[Layer]:
-    e, p = arch.embed_dim, arch.patch_size
+    e, p, sn = arch.embed_dim, arch.patch_size, int(arch.d_spectral_norm)  # sn: + a power-iteration vector
     if arch.patch_embedding == "conv":  # log2(p) stride-2 4x4 convolutions widening to embed_dim
         halvings, layers, previous = p.bit_length() - 1, [], channels
         for i in range(halvings):
             filters = e // 2 ** (halvings - 1 - i)
-            layers.append(Layer(16 * previous * filters + filters, ("embed_dim",)))
+            layers.append(Layer(16 * previous * filters + (1 + sn) * filters, ("embed_dim",)))
             previous = filters
         return layers
     kernel = 2 * p if arch.patch_embedding == "overlapping" else p
-    return [Layer(kernel * kernel * channels * e + e, ("embed_dim", "patch_size"))]
+    return [Layer(kernel * kernel * channels * e + (1 + sn) * e, ("embed_dim", "patch_size"))]
 
 
 def generator_layers(family: str, arch: Any, latent_dim: int, conditional: bool) -> list[Layer]:
@@ -100,12 +102,14 @@ def discriminator_layers(family: str, arch: Any, conditional: bool) -> list[Laye
             side, previous = math.ceil(side / 2), filters
         return [*embedding, *layers, Layer(side * side * previous + 1, ("d_filters",))]
     if family == "transformer":
-        e, tokens = arch.embed_dim, (IMAGE_SIDE // arch.patch_size) ** 2
+        e, class_token = arch.embed_dim, int(arch.d_pooling == "class_token")
+        tokens = (IMAGE_SIDE // arch.patch_size) ** 2 + class_token
         return [
             *embedding,
             *_patch_embedding(arch, channels),
-            Layer(tokens * e + 2 * e + e + 1, ("embed_dim", "patch_size")),  # positions, final norm, output
-            _transformer_blocks(arch, arch.d_attention),
+            # positions, final norm, output (and its power-iteration vector), the class token
+            Layer(tokens * e + 2 * e + e + 1 + int(arch.d_spectral_norm) + class_token * e, ("embed_dim", "patch_size")),
+            _transformer_blocks(arch, arch.d_attention, arch.d_spectral_norm),
         ]
     units = [IMAGE_PIXELS * channels, *reversed(arch.hidden_units), 1]
     return [*embedding, *(Layer(a * b + b, ("hidden_units",)) for a, b in zip(units, units[1:]))]

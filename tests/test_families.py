@@ -229,7 +229,9 @@ def test_combined_section_flips_families_without_other_edits(tmp_path, generator
 VARIANTS = {  # every option that changes a network's weights
     "cnn": [{"g_norm": "batch"}, {"g_norm": "none"}],
     "transformer": [{}, {"patch_embedding": "overlapping", "upsample_filters": (32, 16), "upsample_norm": "batch"},
-                    {"patch_embedding": "conv", "d_attention": "l2"}],
+                    {"patch_embedding": "conv", "d_attention": "l2", "d_pooling": "class_token"},
+                    {"patch_embedding": "linear", "d_spectral_norm": True}, {"d_spectral_norm": True, "d_attention": "l2",
+                                                                             "patch_embedding": "conv"}],
     "mlp": [{}],
 }
 

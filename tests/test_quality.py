@@ -46,6 +46,17 @@ def test_real_digits_score_low_fid_and_every_digit_and_a_constant_image_collapse
     assert real["digits"] == 10 and real["coverage"] > 0.5 and real["confident"] > 0.6
     assert constant["digits"] <= 1 and constant["coverage"] < 0.1
     assert real["fid"] < constant["fid"] / 20
+    assert real["rarest"] > 0.05 and constant["rarest"] == 0.0  # every digit drawn / only one
+
+
+def test_rarest_digit_share_sees_a_digit_drawn_too_rarely(classifier, reference, mnist):
+    """Real images with nine in ten 1s left out: every digit is still covered, but the rarest
+    share falls to the 1s' few percent, the imbalance behind a high FID with good precision."""
+    images, labels = mnist.x_train[30_000:30_000 + 2 * N], mnist.y_train[30_000:30_000 + 2 * N]
+    ones = np.flatnonzero(labels == 1)
+    skewed = np.delete(images, ones[len(ones) // 10:], axis=0)[:N]
+    even, thinned = score(classifier, images[:N], reference), score(classifier, skewed, reference)
+    assert thinned["digits"] == 10 and thinned["rarest"] < 0.03 < even["rarest"]
 
     images = np.stack([mnist.x_train[20_000:20_000 + N], *[np.repeat(mnist.x_train[:1], N, axis=0)] * 3])
     rows = score_points(classifier, [100, 200, 300, 400], [1.0, 2.0, 3.0, 4.0], images, reference)

@@ -78,7 +78,7 @@ def fabricate(root: Path, scores: dict = SCORES, speed: dict = SPEED) -> Path:
         write_image(reports / "progress.gif", frames=3)
         pd.DataFrame({"step": [40, 80, 100], "train_seconds": [2.0, 4.0, 5.0], "fid": [90.0, 40.0, 30.0],
                       "confident": [0.4, 0.6, 0.7], "precision": 0.5, "coverage": 0.5, "digits": 10,
-                      }).to_csv(reports / "quality.csv", index=False)
+                      "rarest": 0.06}).to_csv(reports / "quality.csv", index=False)
     write_json(root / "reports" / "quality" / "metrics.json", {name: {
         "points": 3, "final_step": 100, "final_fid": 30.0, "best_fid": 30.0, "within_10_percent_step": 100,
         "still_improving": name != "transformer",
@@ -150,8 +150,8 @@ def test_quality_section_states_convergence_improvement_collapse_and_the_referen
     section = text[text.index("## Quality during training"):text.index("## Losses")]
     assert "(51.97" not in section and "(52.0, reached at 7.3 min" in section
     assert "![FID of the three averaged generators during training](figures/quality.png)" in section
-    assert "| **cnn** | 3 | 30.0 (best 30.0) | 100 of 100 | yes | 70% | none |" in section
-    assert "| **transformer** | 3 | 30.0 (best 30.0) | 100 of 100 | no | 70% | **at step 80** (coverage 0.050, 7 digits) |" in section
+    assert "| **cnn** | 3 | 30.0 (best 30.0) | 100 of 100 | yes | 70% | 6.0% | none |" in section
+    assert "| **transformer** | 3 | 30.0 (best 30.0) | 100 of 100 | no | 70% | 6.0% | **at step 80** (coverage 0.050, 7 digits) |" in section
     assert (project / "reports/figures/quality.png").stat().st_size > 1000
 
 

@@ -1,7 +1,7 @@
 """The Transformer family's options for a Part 2 that works: each one's mechanism, shown directly.
 
 L2-distance attention against a NumPy reference, the discriminator's three patch embeddings (what
-each token can see), the generator's upsampling and their params errors.
+each token can see) and its class token, the generator's upsampling and their params errors.
 """
 from __future__ import annotations
 
@@ -99,7 +99,8 @@ def test_generator_upsampling(filters, norm):
 
 
 RAW = {"embed_dim": 16, "num_heads": 2, "depth": 1, "mlp_ratio": 2.0, "dropout": 0.0, "patch_size": 4,
-       "patch_embedding": "linear", "upsample_filters": [16], "upsample_norm": "none", "d_attention": "dot"}
+       "patch_embedding": "linear", "upsample_filters": [16], "upsample_norm": "none", "d_attention": "dot",
+       "d_pooling": "mean", "d_spectral_norm": False}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -108,6 +109,8 @@ RAW = {"embed_dim": 16, "num_heads": 2, "depth": 1, "mlp_ratio": 2.0, "dropout":
     ({"upsample_filters": [8, 8, 8]}, r"transformer.upsample_filters=\[8, 8, 8\]: needs 1 or 2 entries"),
     ({"upsample_norm": "layer"}, r"transformer.upsample_norm='layer': must be one of none, batch"),
     ({"d_attention": "cosine"}, r"transformer.d_attention='cosine': must be one of dot, l2"),
+    ({"d_pooling": "cls"}, r"transformer.d_pooling='cls': must be one of mean, class_token"),
+    ({"d_spectral_norm": "yes"}, r"transformer.d_spectral_norm='yes': expected true or false"),
 ])
 def test_bad_options_are_refused_in_one_line(change, message):
     with pytest.raises(ConfigError, match=message):
@@ -121,3 +124,57 @@ def test_discriminator_attention_score_reaches_its_blocks_only():
     g = build_generator("transformer", arch, 8)
     assert [layer.attention.key for layer in d.layers if layer.name.startswith("block")] == [None]
     assert all(layer.attention.key is not None for layer in g.layers if layer.name.startswith("block"))
+
+
+def test_class_token_is_where_the_discriminator_reads_its_verdict():
+    """`d_pooling: class_token`: one learned token more, placed first; D's output is read off it
+    alone, so changing that token's learned vector changes every verdict, while with mean pooling
+    the verdict is the average over the patch tokens."""
+    keras.utils.set_random_seed(0)
+    d = build_discriminator("transformer", dataclasses.replace(BASE, d_pooling="class_token"))
+    images = np.random.default_rng(1).uniform(-1, 1, size=(4, 28, 28, 1)).astype("float32")
+    token = d.get_layer("class_token")
+    assert d.get_layer("position_embedding").num_tokens == 7 * 7 + 1
+    tokens = token(np.zeros((4, 49, BASE.embed_dim), "float32")).numpy()
+    assert tokens.shape == (4, 50, BASE.embed_dim) and np.all(tokens[:, 0] == token.token.numpy()[0])
+    before = d(images).numpy()
+    # (a random vector: a constant shift of every number would be undone by the LayerNorms)
+    token.token.assign(np.random.default_rng(2).normal(size=(1, 1, BASE.embed_dim)).astype("float32"))
+    after = d(images).numpy()
+    assert np.all(np.abs(after - before) > 1e-4)  # every image's verdict moved with the token
+    with pytest.raises(ValueError):
+        build_discriminator("transformer", BASE).get_layer("class_token")  # mean pooling has none
+
+
+def test_spectral_norm_leaves_every_discriminator_kernel_with_top_singular_value_one(tmp_path):
+    """`d_spectral_norm: true`: after training-mode calls (one power iteration each) every kernel of
+    D, down to the attention projections inside its blocks, has its largest singular value at 1,
+    so no layer stretches a difference between two inputs; inference calls change nothing, the
+    generator is untouched, and the saved discriminator scores as the trained one."""
+    keras.utils.set_random_seed(0)
+    arch = dataclasses.replace(BASE, patch_embedding="conv", d_attention="l2", d_spectral_norm=True)
+    d = build_discriminator("transformer", arch)
+    images = np.random.default_rng(3).uniform(-1, 1, size=(4, 28, 28, 1)).astype("float32")
+    wrapped = [layer for layer in _sublayers(d) if isinstance(layer, keras.layers.SpectralNormalization)]
+    # stem0, stem1; per block q(=k), v, output projection, 2 MLP layers; the head
+    assert len(wrapped) == 2 + arch.depth * 5 + 1
+
+    def top_singular_values() -> np.ndarray:
+        return np.array([np.linalg.svd(w.layer.kernel.numpy().reshape(-1, w.layer.kernel.shape[-1]), compute_uv=False)[0]
+                         for w in wrapped])
+
+    assert top_singular_values().max() > 1.5  # Keras' initialisers do not normalise
+    before = d(images, training=False).numpy()
+    assert np.array_equal(d(images, training=False).numpy(), before)
+    for _ in range(30):
+        d(images, training=True)
+    np.testing.assert_allclose(top_singular_values(), 1.0, atol=0.02)
+    assert not any(isinstance(layer, keras.layers.SpectralNormalization)
+                   for layer in _sublayers(build_generator("transformer", arch, 8)))
+    d.save(tmp_path / "d.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "d.keras")(images).numpy(), d(images).numpy(), atol=1e-6)
+
+
+def _sublayers(model: keras.Model) -> list:
+    """Every layer of a model, nested ones (inside Transformer blocks and attention) included."""
+    return [layer for top in model.layers for layer in [top, *top._flatten_layers(include_self=False)]]

@@ -8,7 +8,8 @@ product, softmax, weighted sum, merge heads, project back.
 the score of query i for key j is minus their squared distance, with one projection shared by
 queries and keys. Dot-product attention is not Lipschitz (its scores grow with the square of the
 input), so no weight normalisation can bound how fast such a discriminator's output changes; the
-L2 form with tied projections can be bounded.
+L2 form with tied projections can be bounded. `spectral_norm=True` is that bound: every projection
+is divided by its largest singular value before each training call (`spectrally_normalised`).
 """
 from __future__ import annotations
 
@@ -25,6 +26,15 @@ from gan_lab.errors import ConfigError
 MASKED_SCORE = -1e9
 
 
+def spectrally_normalised(layer: keras.layers.Layer, on: bool = True) -> keras.layers.Layer:
+    """`layer`, or, if `on`, `layer` whose kernel is divided by its largest singular value before
+    every training call (Miyato et al. 2018; Keras' wrapper, one power iteration per call): it can
+    then stretch no input difference, which makes a discriminator Lipschitz layer by layer."""
+    if not on:
+        return layer
+    return keras.layers.SpectralNormalization(layer, name=f"{layer.name}_sn", dtype=layer.dtype_policy)
+
+
 @keras.saving.register_keras_serializable(package="gan_lab")
 class MultiHeadSelfAttention(keras.layers.Layer):
     """Self-attention over a sequence (B, T, embed_dim), returning the output and the weights.
@@ -34,7 +44,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     attend to different tokens.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, score: str = "dot", **kwargs: Any) -> None:
+    def __init__(
+        self, embed_dim: int, num_heads: int, dropout: float = 0.0, score: str = "dot", spectral_norm: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if embed_dim % num_heads:
             raise ConfigError(f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}")
@@ -45,11 +58,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.head_dim = embed_dim // num_heads
         self.dropout = dropout
         self.score = score
+        self.spectral_norm = spectral_norm
+
+        def projection(name: str) -> keras.layers.Layer:
+            return spectrally_normalised(keras.layers.Dense(embed_dim, name=name), spectral_norm)
+
         # One Dense per role computes all heads at once; the heads are its column blocks.
-        self.query = keras.layers.Dense(embed_dim, name="query")
-        self.key = keras.layers.Dense(embed_dim, name="key") if score == "dot" else None  # l2: tied to query
-        self.value = keras.layers.Dense(embed_dim, name="value")
-        self.output_projection = keras.layers.Dense(embed_dim, name="output_projection")
+        self.query = projection("query")
+        self.key = projection("key") if score == "dot" else None  # l2: tied to query
+        self.value = projection("value")
+        self.output_projection = projection("output_projection")
         self.weights_dropout = keras.layers.Dropout(dropout)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
@@ -117,4 +135,5 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             "num_heads": self.num_heads,
             "dropout": self.dropout,
             "score": self.score,
+            "spectral_norm": self.spectral_norm,
         }

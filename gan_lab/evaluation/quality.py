@@ -1,5 +1,5 @@
-"""The scoring side of the quality curve: FID, confident share, precision, coverage and digits
-covered of each quality point's samples, and what the curve says (the `quality` stage and
+"""The scoring side of the quality curve: FID, confident share, precision, coverage, digits
+covered and the rarest digit's share of each quality point's samples, and what the curve says (the `quality` stage and
 bench/time_to_quality.py).
 
 Scored on the evaluator's metrics (gan_lab/evaluation/metrics.py) against QUALITY_SAMPLES test
@@ -16,6 +16,7 @@ from gan_lab.evaluation.metrics import (
     CONFIDENT,
     ReferenceStats,
     ball_hits,
+    class_fractions,
     digits_covered,
     frechet_distance,
     gaussian_fit,
@@ -25,7 +26,7 @@ from gan_lab.names import COLLAPSED_COVERAGE
 if TYPE_CHECKING:
     from gan_lab.evaluation.classifier import MnistClassifier
 
-QUALITY_COLUMNS = ["step", "train_seconds", "fid", "confident", "precision", "coverage", "digits"]
+QUALITY_COLUMNS = ["step", "train_seconds", "fid", "confident", "precision", "coverage", "digits", "rarest"]
 # The collapse warning: coverage below COLLAPSED_COVERAGE, or fewer digits covered than all ten, at
 # COLLAPSE_POINTS scoring points in a row.
 COLLAPSE_POINTS = 2
@@ -34,10 +35,13 @@ IMPROVING_BY = 0.02  # still improving: the last FID is over 2 % below each of t
 
 
 def score(classifier: MnistClassifier, images: np.ndarray, reference: ReferenceStats) -> dict:
-    """FID, confident share, precision, coverage and digits covered of one set of samples.
+    """FID, confident share, precision, coverage, digits covered and the rarest digit's share.
 
     Precision and coverage share one pass over the sample-to-real distances; recall (which needs the
-    samples' own k-NN radii) and KID are left to the evaluate stage.
+    samples' own k-NN radii) and KID are left to the evaluate stage. `rarest` is the share of the
+    samples whose top class is the least drawn digit (MNIST's test set: 0.089; 0.1 if even): a
+    generator can read well and cover every digit yet draw one of them five times too rarely,
+    which FID counts and the other columns hardly see.
     """
     features, probabilities = classifier.embed(images)
     counts, filled = ball_hits(features, reference.features, reference.radii)
@@ -47,6 +51,7 @@ def score(classifier: MnistClassifier, images: np.ndarray, reference: ReferenceS
         "precision": round(float((counts > 0).mean()), 4),
         "coverage": round(float(filled.mean()), 4),  # real balls holding a sample (density_coverage's)
         "digits": digits_covered(probabilities),
+        "rarest": round(float(class_fractions(probabilities).min()), 4),
     }
 
 

@@ -18,8 +18,10 @@ smooth strokes. It is also the lab handout's own upsampling, so Part 1 and Part 
 
 Discriminator: (image[, label plane]) -> `embed_patches`: (28/patch_size)^2 tokens of embed_dim
 (`patch_embedding`: a stem of stride-2 convolutions, the default; or each patch linearly projected,
-ViT's, a Conv2D whose kernel equals its stride; or overlapping windows, ViTGAN's) -> encoder -> mean
-over tokens -> Dense(1) with Sigmoid. `d_attention: l2` gives its blocks ViTGAN's distance attention.
+ViT's, a Conv2D whose kernel equals its stride; or overlapping windows, ViTGAN's) -> encoder -> one
+vector (`d_pooling`: the mean over tokens, or a learned class token's output) -> Dense(1) with
+Sigmoid. `d_attention: l2` gives its blocks ViTGAN's distance attention, `d_spectral_norm` divides
+each of its kernels by its largest singular value (with l2: ViTGAN's Lipschitz discriminator).
 docs/models.md, "Lab Part 2 that works", measures each choice.
 
 The two networks differ in one number: how large their positional embeddings start (see
@@ -27,12 +29,13 @@ POSITION_STDDEV below); docs/models.md has the runs behind it.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import keras
-from keras import layers
+from keras import layers, ops
 
-from gan_lab.attention.layer import MultiHeadSelfAttention
+from gan_lab.attention.layer import MultiHeadSelfAttention, spectrally_normalised
 from gan_lab.config import TransformerArch
 from gan_lab.models.conditioning import IMAGE_SHAPE, discriminator_inputs, generator_inputs, output_dtype
 from gan_lab.models.one_channel import OneChannelConvTranspose
@@ -79,6 +82,24 @@ class PositionEmbedding(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="gan_lab")
+class ClassToken(layers.Layer):
+    """Puts one learned token in front of the patch tokens (ViT's [CLS]); D reads its verdict off it.
+
+    The mean over tokens weighs every patch alike, most of them empty background, and forgets
+    where each one was. The class token instead attends to the patches in every block, so it can
+    look where the digit's strokes are, as the CNN discriminator's final Dense over its whole 7x7
+    map does.
+    """
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.token = self.add_weight(shape=(1, 1, input_shape[-1]), initializer="zeros", name="token")
+
+    def call(self, tokens: Any) -> Any:
+        batch, width = ops.shape(tokens)[0], ops.shape(tokens)[2]
+        return ops.concatenate([ops.broadcast_to(ops.cast(self.token, tokens.dtype), (batch, 1, width)), tokens], axis=1)
+
+
+@keras.saving.register_keras_serializable(package="gan_lab")
 class TransformerBlock(layers.Layer):
     """Pre-norm block: x + Attention(LayerNorm(x)), then x + MLP(LayerNorm(x)).
 
@@ -87,7 +108,8 @@ class TransformerBlock(layers.Layer):
     """
 
     def __init__(
-        self, embed_dim: int, num_heads: int, mlp_ratio: float, dropout: float, score: str = "dot", **kwargs: Any
+        self, embed_dim: int, num_heads: int, mlp_ratio: float, dropout: float, score: str = "dot",
+        spectral_norm: bool = False, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.embed_dim = embed_dim
@@ -95,12 +117,14 @@ class TransformerBlock(layers.Layer):
         self.mlp_ratio = mlp_ratio
         self.dropout = dropout
         self.score = score
+        self.spectral_norm = spectral_norm
         self.mlp_units = max(1, round(embed_dim * mlp_ratio))
         self.attention_norm = layers.LayerNormalization(epsilon=1e-6, name="attention_norm")
-        self.attention = MultiHeadSelfAttention(embed_dim, num_heads, dropout, score, name="attention")
+        self.attention = MultiHeadSelfAttention(embed_dim, num_heads, dropout, score, spectral_norm, name="attention")
         self.mlp_norm = layers.LayerNormalization(epsilon=1e-6, name="mlp_norm")
-        self.mlp_hidden = layers.Dense(self.mlp_units, activation="gelu", name="mlp_hidden")
-        self.mlp_output = layers.Dense(embed_dim, name="mlp_output")
+        self.mlp_hidden = spectrally_normalised(
+            layers.Dense(self.mlp_units, activation="gelu", name="mlp_hidden"), spectral_norm)
+        self.mlp_output = spectrally_normalised(layers.Dense(embed_dim, name="mlp_output"), spectral_norm)
         self.mlp_dropout = layers.Dropout(dropout, name="mlp_dropout")
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
@@ -124,14 +148,18 @@ class TransformerBlock(layers.Layer):
             "mlp_ratio": self.mlp_ratio,
             "dropout": self.dropout,
             "score": self.score,
+            "spectral_norm": self.spectral_norm,
         }
 
 
-def encode(tokens: keras.KerasTensor, arch: TransformerArch, position_stddev: float, score: str = "dot") -> keras.KerasTensor:
+def encode(
+    tokens: keras.KerasTensor, arch: TransformerArch, position_stddev: float, score: str = "dot", spectral_norm: bool = False,
+) -> keras.KerasTensor:
     """Positional embeddings, `depth` Transformer blocks and a final LayerNorm, on (B, T, E) tokens."""
     x = PositionEmbedding(tokens.shape[1], arch.embed_dim, position_stddev, name="position_embedding")(tokens)
     for i in range(arch.depth):
-        x = TransformerBlock(arch.embed_dim, arch.num_heads, arch.mlp_ratio, arch.dropout, score, name=f"block{i}")(x)
+        x = TransformerBlock(
+            arch.embed_dim, arch.num_heads, arch.mlp_ratio, arch.dropout, score, spectral_norm, name=f"block{i}")(x)
     return layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
 
 
@@ -160,17 +188,17 @@ def build_generator(arch: TransformerArch, latent_dim: int, num_classes: int | N
 
 def embed_patches(x: keras.KerasTensor, arch: TransformerArch) -> keras.KerasTensor:
     """(28, 28, C) image -> (28/patch_size)^2 tokens of embed_dim numbers (`patch_embedding`)."""
-    size = arch.patch_size
+    size, normalised = arch.patch_size, partial(spectrally_normalised, on=arch.d_spectral_norm)
     if arch.patch_embedding == "conv":  # halve the image log2(patch_size) times, widening to embed_dim
         halvings = size.bit_length() - 1
         for i in range(halvings):
             filters = arch.embed_dim // 2 ** (halvings - 1 - i)
-            x = layers.Conv2D(filters, 4, strides=2, padding="same", name=f"stem{i}")(x)
+            x = normalised(layers.Conv2D(filters, 4, strides=2, padding="same", name=f"stem{i}"))(x)
             x = layers.LeakyReLU(negative_slope=0.2, name=f"stem{i}_lrelu")(x)
         return x
     if arch.patch_embedding == "overlapping":  # each token also sees half a patch of its neighbours
-        return layers.Conv2D(arch.embed_dim, 2 * size, strides=size, padding="same", name="patch_embedding")(x)
-    return layers.Conv2D(arch.embed_dim, size, strides=size, name="patch_embedding")(x)
+        return normalised(layers.Conv2D(arch.embed_dim, 2 * size, strides=size, padding="same", name="patch_embedding"))(x)
+    return normalised(layers.Conv2D(arch.embed_dim, size, strides=size, name="patch_embedding"))(x)
 
 
 def build_discriminator(arch: TransformerArch, num_classes: int | None = None) -> keras.Model:
@@ -178,7 +206,13 @@ def build_discriminator(arch: TransformerArch, num_classes: int | None = None) -
     grid = IMAGE_SHAPE[0] // arch.patch_size
     x = embed_patches(x, arch)
     x = layers.Reshape((grid * grid, arch.embed_dim), name="to_tokens")(x)
-    x = encode(x, arch, POSITION_STDDEV["discriminator"], arch.d_attention)
-    x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
-    probability = layers.Dense(1, activation="sigmoid", name="real_probability", dtype=output_dtype())(x)
+    if arch.d_pooling == "class_token":
+        x = ClassToken(name="class_token")(x)
+    x = encode(x, arch, POSITION_STDDEV["discriminator"], arch.d_attention, arch.d_spectral_norm)
+    if arch.d_pooling == "class_token":
+        x = x[:, 0]  # the class token's output
+    else:
+        x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
+    head = layers.Dense(1, activation="sigmoid", name="real_probability", dtype=output_dtype())
+    probability = spectrally_normalised(head, arch.d_spectral_norm)(x)
     return keras.Model(inputs, probability, name="transformer_discriminator")

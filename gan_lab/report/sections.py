@@ -114,7 +114,7 @@ def samples_section(data: ReportData, link: Links) -> str:
 
 def quality_table(data: ReportData) -> str:
     """Per model: its quality points, final FID, the step it came within 10 % of it, whether it still
-    improved at the end, and the collapse warning."""
+    improved at the end, its last confident and rarest-digit shares, and the collapse warning."""
     def warning(verdict: dict) -> str:
         found = verdict["collapse"]
         return "none" if found is None else f"**at step {found['step']:,}** (coverage {found['coverage']:.3f}, {found['digits']} digits)"
@@ -125,9 +125,9 @@ def quality_table(data: ReportData) -> str:
         rows.append([f"**{name}**", f"{verdict['points']}", f"{verdict['final_fid']:.1f} (best {verdict['best_fid']:.1f})",
                      f"{verdict['within_10_percent_step']:,} of {verdict['final_step']:,}",
                      "yes" if verdict["still_improving"] else "no",
-                     f"{curve['confident'].iloc[-1]:.0%}", warning(verdict)])
+                     f"{curve['confident'].iloc[-1]:.0%}", f"{curve['rarest'].iloc[-1]:.1%}", warning(verdict)])
     return table(["", "points", "final FID", "within 10 % of final FID at step", "still improving at the end",
-                  "confident at the end", "collapse warning"], rows)
+                  "confident at the end", "rarest digit at the end", "collapse warning"], rows)
 
 
 def losses_table(data: ReportData) -> str:
