@@ -38,10 +38,10 @@ import tensorflow as tf  # noqa: E402
 from bench.lab_networks import LATENT, handout_discriminator, handout_gan, handout_generator  # noqa: E402
 from gan_lab.config import load_training  # noqa: E402
 from gan_lab.data import load_prepared, to_tanh_range  # noqa: E402
-from gan_lab.report.machine import cpu_flags, cpu_model  # noqa: E402
+from gan_lab.report.machine import cpu_model  # noqa: E402
 from gan_lab.training.gan import GAN  # noqa: E402
 from gan_lab.training.loop import build_gan  # noqa: E402
-from gan_lab.training.precision import dtype_policy  # noqa: E402
+from gan_lab.training.precision import cpu_flags, dtype_policy  # noqa: E402
 from tensorflow.python.framework import ops as tf_ops  # noqa: E402  (FLOP statistics of graph ops)
 
 BATCH = 128

@@ -66,7 +66,7 @@ DISTRIBUTE = ("none", "mirrored", "multi_worker")  # gan_lab/training/distribute
 PATCH_EMBEDDINGS = ("linear", "overlapping", "conv")  # gan_lab/models/transformer.py
 ATTENTION_SCORES = ("dot", "l2")  # gan_lab/attention/layer.py
 TOKEN_POOLINGS = ("mean", "class_token")  # gan_lab/models/transformer.py
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies, or auto (training/precision.py)
 
 
 @dataclass(frozen=True)

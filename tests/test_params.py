@@ -51,7 +51,7 @@ CASES = [
     ("train.quality_every", 0, "train.quality_every=0: must be > 0"),
     ("train.distribute", "tpu", "train.distribute='tpu': must be one of none, mirrored, multi_worker"),
     ("train.distribute", False, "train.distribute=False: expected a string"),
-    ("train.precision", "float16", "train.precision='float16': must be one of float32, mixed_bfloat16, mixed_float16"),
+    ("train.precision", "float16", "train.precision='float16': must be one of auto, float32, mixed_bfloat16, mixed_float16"),
     ("train.precision", None, "missing key train.precision (a string)", True),
     ("seed", -1, "seed=-1: must be in [0, 2147483647]"),
     ("seed", "abc", "seed='abc': expected an integer"),

@@ -19,21 +19,6 @@ def package_version(module: str) -> str:
     return "not installed"
 
 
-BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPU features that run bfloat16 maths natively (oneDNN uses them)
-
-
-def cpu_flags(wanted: tuple[str, ...] = BFLOAT16_FLAGS) -> list[str]:
-    """Which of `wanted` the CPU lists in /proc/cpuinfo (Linux; elsewhere none are known)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                present = set(line.split(":", 1)[1].split())
-                return [flag for flag in wanted if flag in present]
-    except OSError:
-        pass
-    return []
-
-
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (Linux), else what Python's platform module knows."""
     try:

@@ -47,6 +47,7 @@ class GAN(keras.Model):
         label_smoothing: float = 0.0,
         diffaugment: bool = False,
         r1_gamma: float = 0.0,
+        precision: str = "float32",
     ):
         super().__init__(name="gan")
         self.generator = generator
@@ -57,6 +58,7 @@ class GAN(keras.Model):
         self.label_smoothing = label_smoothing
         self.diffaugment = diffaugment
         self.r1_gamma = r1_gamma
+        self.precision = precision  # the dtype policy its networks were built in (recorded in timing.json)
 
     def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer) -> None:
         super().compile()

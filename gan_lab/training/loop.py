@@ -30,7 +30,7 @@ from gan_lab.names import GENERATOR_FILE, QUALITY_SAMPLES_FILE, QUALITY_SECONDS_
 from gan_lab.plots import captioned, image_grid, save_gif, save_loss_plot, save_png
 from gan_lab.training.distribute import Distribution, make_distribution, synchronize_batch_norm
 from gan_lab.training.gan import GAN
-from gan_lab.training.precision import adam, dtype_policy
+from gan_lab.training.precision import adam, dtype_policy, resolve
 from gan_lab.training.quality import QualitySamples, draw, pixel_spread, quality_inputs
 
 LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake", "d_real_accuracy", "d_fake_accuracy"]
@@ -66,8 +66,10 @@ def make_deterministic(seed: int) -> None:
 
 
 def build_gan(params: TrainingParams, distribution: Distribution | None = None) -> GAN:
-    """The GAN of `params`, in `train.precision`; on several devices (`distribution`), mirrored on each."""
-    cfg, precision = params.gan, params.loop.precision
+    """The GAN of `params`, in `train.precision` (`auto` resolved for its families on this machine:
+    `gan.precision` says which); on several devices (`distribution`), mirrored on each."""
+    cfg = params.gan
+    precision = resolve(params.loop.precision, {cfg.generator, cfg.discriminator})
     distribution = distribution or make_distribution("none")
     classes = NUM_CLASSES if cfg.conditional else None
     with distribution.scope(), dtype_policy(precision):
@@ -80,6 +82,7 @@ def build_gan(params: TrainingParams, distribution: Distribution | None = None) 
             label_smoothing=cfg.label_smoothing,
             diffaugment=cfg.diffaugment,
             r1_gamma=cfg.r1_gamma,
+            precision=precision,
         )
         if distribution.strategy:  # batch statistics of the global batch, as on one device (D has none)
             synchronize_batch_norm(gan.generator)
@@ -266,6 +269,8 @@ def train(params: TrainingParams, data: Mnist, out: OutputPaths, write: Callable
     start, history, frames = made.step, made.history, made.frames
     if start:
         write(f"[{params.name}] resuming from checkpoint at step {start}")
+    if loop.precision != gan.precision:
+        write(f"[{params.name}] train.precision={loop.precision}: {gan.precision} on this machine")
     z, labels = fixed_inputs(params)
     quality_z, quality_labels = quality_inputs(params)
     real_spread = pixel_spread(data.x_train[: len(quality_z)])
@@ -340,6 +345,7 @@ def summarise(
         "images_per_second": round(float(timed.median()), 1) if len(timed) else None,
         "resumed_from_step": resumed_from,
         "replicas": replicas,
+        "precision": gan.precision,  # what train.precision meant here: `auto` differs between machines
     }
     return metrics, timing
 
