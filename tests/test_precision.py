@@ -148,8 +148,8 @@ def test_auto_precision_stage_builds_and_records_what_this_machine_picked(tmp_pa
 
     metrics = train(params, small, OutputPaths.for_stage("cnn", tmp_path), write=lines.append)
 
-    assert metrics["precision"] == picked
+    assert metrics["dtype_policy"] == picked
     assert any(f"train.precision=auto: {picked} on this machine" in line for line in lines)
     timing = yaml.safe_load((tmp_path / "reports" / "cnn" / "timing.json").read_text())
-    assert timing["precision"] == picked
+    assert timing["dtype_policy"] == picked
     assert build_gan(params).generator.get_layer("up0").compute_dtype == COMPUTE_DTYPE.get(picked, "float32")

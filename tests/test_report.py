@@ -145,6 +145,26 @@ def test_comparisons_follow_the_numbers(project):
     assert "It trained at 150 images/s against 40: 3.8× faster per image." in text
 
 
+def test_report_says_which_precision_each_model_trained_in(project):
+    """`train.precision: auto` trains the CNN in bfloat16 on some machines: the results table says so
+    per model, and the speed comparison names both precisions when they differ."""
+    assert "It trained at 40 images/s against 150: 3.8× slower per image." in render_report(project)  # not recorded
+    for name, policy in (("cnn", "mixed_bfloat16"), ("transformer", "float32"), ("combined", "float32")):
+        timing = project / "reports" / name / "timing.json"
+        timing.write_text(json.dumps({**json.loads(timing.read_text()), "dtype_policy": policy}))
+    text = render_report(project)
+    assert "3.8× slower per image (float32 against mixed_bfloat16, `train.precision` on this machine)." in text
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|  | G | D |"))  # the results table
+    column = lines[start].split(" | ").index("trained in")
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows[line.split(" | ")[0]] = line.split(" | ")
+    assert rows["| **cnn**"][column] == "mixed_bfloat16" and rows["| **transformer**"][column] == "float32"
+
+
 def test_quality_section_states_convergence_improvement_collapse_and_the_reference(project):
     text = render_report(project)
     section = text[text.index("## Quality during training"):text.index("## Losses")]

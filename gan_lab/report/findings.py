@@ -188,4 +188,8 @@ def cnn_vs_transformer(entries: dict[str, dict]) -> str:
         return text
     ratio = speeds[0] / speeds[1]
     pace = "as fast" if ratio == 1 else f"{ratio:.1f}× faster" if ratio > 1 else f"{1 / ratio:.1f}× slower"
-    return text + f" It trained at {speeds[0]:.0f} images/s against {speeds[1]:.0f}: {pace} per image."
+    text += f" It trained at {speeds[0]:.0f} images/s against {speeds[1]:.0f}: {pace} per image"
+    policies = transformer.get("dtype_policy"), cnn.get("dtype_policy")
+    if None not in policies and policies[0] != policies[1]:  # `train.precision: auto` chose differently
+        return text + f" ({policies[0]} against {policies[1]}, `train.precision` on this machine)."
+    return text + "."

@@ -62,7 +62,7 @@ def results_table(entries: dict[str, dict]) -> str:
     def cell(entry: dict, key: str, render: Callable[[Any], str]) -> str:
         return render(entry[key]) if entry.get(key) is not None else "–"
 
-    header = ["", "G", "D", "conditional", "G params", "D params", "steps", "wall time", "images/s"]
+    header = ["", "G", "D", "conditional", "G params", "D params", "steps", "wall time", "images/s", "trained in"]
     scores = [FID, KID, KID_STD, *QUALITY[2:]]
     header += [m.column() for m in scores]
     rows = []
@@ -77,6 +77,7 @@ def results_table(entries: dict[str, dict]) -> str:
             cell(entry, "steps", "{:,}".format),
             cell(entry, "wall_seconds", seconds_text),
             cell(entry, "images_per_second", "{:.0f}".format),
+            cell(entry, "dtype_policy", str),
             *(cell(entry, m.key, m.format) for m in scores),
         ])
     return table(header, rows)

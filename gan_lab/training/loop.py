@@ -345,7 +345,7 @@ def summarise(
         "images_per_second": round(float(timed.median()), 1) if len(timed) else None,
         "resumed_from_step": resumed_from,
         "replicas": replicas,
-        "precision": gan.precision,  # what train.precision meant here: `auto` differs between machines
+        "dtype_policy": gan.precision,  # what train.precision meant here: `auto` differs between machines
     }
     return metrics, timing
 
