@@ -99,13 +99,18 @@ def test_loss_scaling_gives_the_update_of_unscaled_gradients():
     assert float(scaled.dynamic_scale) == 2.0**14 and int(scaled.iterations) == 1
 
 
-def test_mixed_bfloat16_stage_writes_float32_generator_outputs(tmp_path, mnist):
+def tiny_cnn_stage(tmp_path, mnist, precision: str):
+    """The cnn section of this repository's params.yaml, shrunk, with `train.precision`, and a small data set."""
     params_file = tmp_path / "params.yaml"
     raw = tiny_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
-    raw["train"]["precision"] = "mixed_bfloat16"
+    raw["train"]["precision"] = precision
     params_file.write_text(yaml.safe_dump(raw))
-    params = load_training("cnn", params_file)
     small = type(mnist)(mnist.x_train[:256], mnist.y_train[:256], mnist.x_test[:64], mnist.y_test[:64])
+    return load_training("cnn", params_file), small
+
+
+def test_mixed_bfloat16_stage_writes_float32_generator_outputs(tmp_path, mnist):
+    params, small = tiny_cnn_stage(tmp_path, mnist, "mixed_bfloat16")
     out = OutputPaths.for_stage("cnn", tmp_path)
 
     metrics = train(params, small, out, write=lambda line: None)
@@ -137,12 +142,7 @@ def test_auto_precision_is_bfloat16_only_where_measured_to_pay(families, flags, 
 def test_auto_precision_stage_builds_and_records_what_this_machine_picked(tmp_path, mnist):
     """On this machine `auto` means what `resolve` says for its CPU flags; the networks are built in
     it, the stage prints it and timing.json records it, so two machines' runs say why they differ."""
-    params_file = tmp_path / "params.yaml"
-    raw = tiny_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
-    raw["train"]["precision"] = "auto"
-    params_file.write_text(yaml.safe_dump(raw))
-    params = load_training("cnn", params_file)
-    small = type(mnist)(mnist.x_train[:256], mnist.y_train[:256], mnist.x_test[:64], mnist.y_test[:64])
+    params, small = tiny_cnn_stage(tmp_path, mnist, "auto")
     picked = "mixed_bfloat16" if cpu_flags() and not tf.config.list_logical_devices("GPU") else "float32"
     lines = []
 
