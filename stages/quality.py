@@ -2,9 +2,10 @@
 
 Each training stage writes reports/<section>/quality_samples.npz (the averaged generator's 2,000
 fixed-noise images every `train.quality_every` steps); this stage scores them with the project's
-classifier into reports/<section>/quality.csv (the training seconds from reports/<section>/timing.json) (step, training seconds, FID, confident share,
-precision, coverage, digits covered: a DVC plot) and writes reports/quality/metrics.json (per model:
-final FID, the first step within 10 % of it, still improving at the end, the collapse warning).
+classifier into reports/<section>/quality.csv, a DVC plot: step, training seconds (from
+reports/<section>/timing.json), FID, confident share, precision, coverage, digits covered and the
+rarest digit's share. It also writes reports/quality/metrics.json (per model: final FID, the first
+step within 10 % of it, still improving at the end, the collapse warning).
 A change to the classifier re-runs this stage, not the GANs.
 """
 import argparse

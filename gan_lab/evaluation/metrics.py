@@ -233,6 +233,11 @@ def class_fractions(probabilities: np.ndarray, *, confident_only: bool = False) 
     return np.bincount(top, minlength=NUM_CLASSES) / len(probabilities)
 
 
+def confident_fraction(probabilities: np.ndarray) -> float:
+    """Fraction of samples whose top class probability is at least CONFIDENT: read at a glance."""
+    return float((np.asarray(probabilities).max(axis=1) >= CONFIDENT).mean())
+
+
 def digits_covered(probabilities: np.ndarray) -> int:
     """Digits that at least COVERED_FRACTION of all samples are confidently classified as."""
     return int((class_fractions(probabilities, confident_only=True) >= COVERED_FRACTION).sum())
@@ -286,7 +291,7 @@ def evaluate_features(
         "kid_std": kid_std,
         "inception_score": inception_score(probabilities),
         **knn_metrics(reference.features, features, k=reference.k, real_radii=reference.radii),
-        "confident_fraction": float((probabilities.max(axis=1) >= CONFIDENT).mean()),
+        "confident_fraction": confident_fraction(probabilities),
         "digits_covered": digits_covered(probabilities),
         "class_histogram": {str(d): float(f) for d, f in enumerate(class_fractions(probabilities))},
     }

@@ -1,6 +1,6 @@
-"""The scoring side of the quality curve: FID, confident share, precision, coverage, digits
-covered and the rarest digit's share of each quality point's samples, and what the curve says (the `quality` stage and
-bench/time_to_quality.py).
+"""The scoring side of the quality curve: FID, confident share, precision, coverage, digits covered
+and the rarest digit's share of each quality point's samples, and what the curve says (the
+`quality` stage and bench/time_to_quality.py).
 
 Scored on the evaluator's metrics (gan_lab/evaluation/metrics.py) against QUALITY_SAMPLES test
 images, as many as the samples: noisier than the evaluate stage's 10,000, so compare curves with
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gan_lab.evaluation.metrics import (
-    CONFIDENT,
     ReferenceStats,
     ball_hits,
     class_fractions,
+    confident_fraction,
     digits_covered,
     frechet_distance,
     gaussian_fit,
@@ -47,7 +47,7 @@ def score(classifier: MnistClassifier, images: np.ndarray, reference: ReferenceS
     counts, filled = ball_hits(features, reference.features, reference.radii)
     return {
         "fid": round(frechet_distance(*gaussian_fit(features), reference.mean, reference.cov), 3),
-        "confident": round(float((probabilities.max(axis=1) >= CONFIDENT).mean()), 4),
+        "confident": round(confident_fraction(probabilities), 4),
         "precision": round(float((counts > 0).mean()), 4),
         "coverage": round(float(filled.mean()), 4),  # real balls holding a sample (density_coverage's)
         "digits": digits_covered(probabilities),

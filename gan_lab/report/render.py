@@ -14,9 +14,9 @@ from pathlib import Path
 from gan_lab.config import TRAINING_SECTIONS
 from gan_lab.errors import DataError, GanLabError
 from gan_lab.model_io import atomic_write
-from gan_lab.names import REAL, UNTRAINED_ARCHITECTURE
+from gan_lab.names import COLLAPSED_COVERAGE, REAL, UNTRAINED_ARCHITECTURE
 from gan_lab.report.figures import save_class_histograms, save_losses_side_by_side, save_quality_curves
-from gan_lab.report.findings import COLLAPSED_COVERAGE, cnn_vs_transformer, described_entries, findings
+from gan_lab.report.findings import cnn_vs_transformer, described_entries, findings
 from gan_lab.report.loading import REPORTS, ReportData, load
 from gan_lab.report.sections import (
     Links,
