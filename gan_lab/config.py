@@ -65,7 +65,7 @@ def checked(check: Check | None = None, *, default: Any = dataclasses.MISSING) -
 DISTRIBUTE = ("none", "mirrored", "multi_worker")  # gan_lab/training/distribute.py
 PATCH_EMBEDDINGS = ("linear", "overlapping", "conv")  # gan_lab/models/transformer.py
 ATTENTION_SCORES = ("dot", "l2")  # gan_lab/attention/layer.py
-TOKEN_POOLINGS = ("mean", "class_token")  # gan_lab/models/transformer.py
+TOKEN_POOLINGS = ("mean", "class_token", "flatten")  # gan_lab/models/transformer.py
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies, or auto (training/precision.py)
 
 
@@ -354,13 +354,12 @@ def training_params(params: dict, section: str) -> TrainingParams:
     entry points call next (a machine fact, not a params rule)."""
     if section not in TRAINING_SECTIONS:
         raise ConfigError(f"training section {section!r}: must be one of {', '.join(TRAINING_SECTIONS)}")
-    training = TrainingParams(
+    return TrainingParams(
         name=section,
         seed=parse_seed(require(params, "seed")),
         loop=parse_section(TrainLoopConfig, require(params, "train"), "train"),
         gan=parse_gan(require(params, section), section),
     )
-    return training
 
 
 def load_training(section: str, path: str | Path = "params.yaml") -> TrainingParams:

@@ -104,11 +104,13 @@ def discriminator_layers(family: str, arch: Any, conditional: bool) -> list[Laye
     if family == "transformer":
         e, class_token = arch.embed_dim, int(arch.d_pooling == "class_token")
         tokens = (IMAGE_SIDE // arch.patch_size) ** 2 + class_token
+        verdict_inputs = tokens * e if arch.d_pooling == "flatten" else e
         return [
             *embedding,
             *_patch_embedding(arch, channels),
             # positions, final norm, output (and its power-iteration vector), the class token
-            Layer(tokens * e + 2 * e + e + 1 + int(arch.d_spectral_norm) + class_token * e, ("embed_dim", "patch_size")),
+            Layer(tokens * e + 2 * e + verdict_inputs + 1 + int(arch.d_spectral_norm) + class_token * e,
+                  ("embed_dim", "patch_size")),
             _transformer_blocks(arch, arch.d_attention, arch.d_spectral_norm),
         ]
     units = [IMAGE_PIXELS * channels, *reversed(arch.hidden_units), 1]

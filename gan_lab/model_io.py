@@ -9,6 +9,7 @@ renumbered and with fixed entry timestamps: equal model, equal bytes.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -89,6 +90,8 @@ def surviving(directory: Path) -> Path | None:
 
 
 def remove_swapped(directory: Path) -> None:
+    """Remove the folder `swap_in` put at `directory` and the `previous` one a crash may have left
+    (a finished run's checkpoints; a checkpoint of other params)."""
     for candidate in (directory, previous(directory)):
         shutil.rmtree(candidate, ignore_errors=True)
 
@@ -149,9 +152,7 @@ def _rewrite_reproducibly(src: Path, dst: Path) -> None:
 def save_arrays(path: str | Path, arrays: dict, compress: bool = True) -> None:
     """`np.savez(_compressed)`, atomically and byte-reproducibly: numpy stamps each entry with the
     time; here every entry has FIXED_ZIP_TIME, so the same arrays give the same file."""
-    import io
-
-    import numpy as np
+    import numpy as np  # imported where used, as keras below: this module's file helpers need neither
 
     with atomic_write(path) as tmp, zipfile.ZipFile(tmp, "w") as zout:
         for name, array in arrays.items():

@@ -57,7 +57,8 @@ def main() -> None:
         summaries[name] = summary(rows)
         for row in rows:
             print(f"[{name}] step {row['step']:>6}  {row['train_seconds']:7.1f} s  FID {row['fid']:7.2f}  "
-                  f"confident {row['confident']:.2f}  coverage {row['coverage']:.3f}  digits {row['digits']:>2}")
+                  f"confident {row['confident']:.2f}  coverage {row['coverage']:.3f}  digits {row['digits']:>2}  "
+                  f"rarest {row['rarest']:.3f}")
         if summaries[name]["collapse"]:
             print(collapse_line(name, summaries[name]["collapse"]))
     write_json(args.reports / "quality" / QUALITY_SUMMARY_FILE, summaries)

@@ -231,7 +231,8 @@ VARIANTS = {  # every option that changes a network's weights
     "transformer": [{}, {"patch_embedding": "overlapping", "upsample_filters": (32, 16), "upsample_norm": "batch"},
                     {"patch_embedding": "conv", "d_attention": "l2", "d_pooling": "class_token"},
                     {"patch_embedding": "linear", "d_spectral_norm": True}, {"d_spectral_norm": True, "d_attention": "l2",
-                                                                             "patch_embedding": "conv"}],
+                                                                             "patch_embedding": "conv"},
+                    {"d_pooling": "flatten", "d_spectral_norm": True}],
     "mlp": [{}],
 }
 

@@ -109,7 +109,7 @@ RAW = {"embed_dim": 16, "num_heads": 2, "depth": 1, "mlp_ratio": 2.0, "dropout":
     ({"upsample_filters": [8, 8, 8]}, r"transformer.upsample_filters=\[8, 8, 8\]: needs 1 or 2 entries"),
     ({"upsample_norm": "layer"}, r"transformer.upsample_norm='layer': must be one of none, batch"),
     ({"d_attention": "cosine"}, r"transformer.d_attention='cosine': must be one of dot, l2"),
-    ({"d_pooling": "cls"}, r"transformer.d_pooling='cls': must be one of mean, class_token"),
+    ({"d_pooling": "cls"}, r"transformer.d_pooling='cls': must be one of mean, class_token, flatten"),
     ({"d_spectral_norm": "yes"}, r"transformer.d_spectral_norm='yes': expected true or false"),
 ])
 def test_bad_options_are_refused_in_one_line(change, message):
@@ -144,6 +144,24 @@ def test_class_token_is_where_the_discriminator_reads_its_verdict():
     assert np.all(np.abs(after - before) > 1e-4)  # every image's verdict moved with the token
     with pytest.raises(ValueError):
         build_discriminator("transformer", BASE).get_layer("class_token")  # mean pooling has none
+
+
+def test_flatten_readout_weighs_each_token_on_its_own():
+    """`d_pooling: flatten`: the verdict is one Dense over all 49 tokens' outputs, so unlike the
+    mean, the same two tokens swapped between positions give another verdict: D's head knows
+    where each token sits, as the CNN discriminator's Dense over its 7x7 map does."""
+    keras.utils.set_random_seed(0)
+    flat = build_discriminator("transformer", dataclasses.replace(BASE, d_pooling="flatten"))
+    mean = build_discriminator("transformer", BASE)
+    head = flat.get_layer("real_probability")
+    assert head.kernel.shape == (7 * 7 * BASE.embed_dim, 1)
+    assert flat.count_params() - mean.count_params() == (7 * 7 - 1) * BASE.embed_dim
+    tokens = np.random.default_rng(1).normal(size=(1, 49, BASE.embed_dim)).astype("float32")
+    swapped = tokens[:, [1, 0, *range(2, 49)]]  # the first two tokens trade places
+    for model, pooling, moves in ((flat, "flatten_tokens", True), (mean, "mean_pool", False)):
+        pool, verdict = model.get_layer(pooling), model.get_layer("real_probability")
+        before, after = verdict(pool(tokens)).numpy(), verdict(pool(swapped)).numpy()
+        assert np.allclose(before, after) != moves, pooling
 
 
 def test_spectral_norm_leaves_every_discriminator_kernel_with_top_singular_value_one(tmp_path):

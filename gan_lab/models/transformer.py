@@ -19,8 +19,8 @@ smooth strokes. It is also the lab handout's own upsampling, so Part 1 and Part 
 Discriminator: (image[, label plane]) -> `embed_patches`: (28/patch_size)^2 tokens of embed_dim
 (`patch_embedding`: a stem of stride-2 convolutions, the default; or each patch linearly projected,
 ViT's, a Conv2D whose kernel equals its stride; or overlapping windows, ViTGAN's) -> encoder -> one
-vector (`d_pooling`: the mean over tokens, or a learned class token's output) -> Dense(1) with
-Sigmoid. `d_attention: l2` gives its blocks ViTGAN's distance attention, `d_spectral_norm` divides
+vector (`d_pooling`: the mean over tokens, a learned class token's output, or all tokens'
+outputs flattened, as the CNN discriminator reads its 7x7 map) -> Dense(1) with Sigmoid. `d_attention: l2` gives its blocks ViTGAN's distance attention, `d_spectral_norm` divides
 each of its kernels by its largest singular value (with l2: ViTGAN's Lipschitz discriminator).
 docs/models.md, "Lab Part 2 that works", measures each choice.
 
@@ -96,7 +96,7 @@ class ClassToken(layers.Layer):
 
     def call(self, tokens: Any) -> Any:
         batch, width = ops.shape(tokens)[0], ops.shape(tokens)[2]
-        return ops.concatenate([ops.broadcast_to(ops.cast(self.token, tokens.dtype), (batch, 1, width)), tokens], axis=1)
+        return ops.concatenate([ops.broadcast_to(self.token, (batch, 1, width)), tokens], axis=1)
 
 
 @keras.saving.register_keras_serializable(package="gan_lab")
@@ -211,6 +211,8 @@ def build_discriminator(arch: TransformerArch, num_classes: int | None = None) -
     x = encode(x, arch, POSITION_STDDEV["discriminator"], arch.d_attention, arch.d_spectral_norm)
     if arch.d_pooling == "class_token":
         x = x[:, 0]  # the class token's output
+    elif arch.d_pooling == "flatten":  # every token's output, each with weights of its own (the CNN D's head)
+        x = layers.Flatten(name="flatten_tokens")(x)
     else:
         x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
     head = layers.Dense(1, activation="sigmoid", name="real_probability", dtype=output_dtype())
