@@ -41,7 +41,7 @@ from gan_lab.data import load_prepared, to_tanh_range  # noqa: E402
 from gan_lab.report.machine import cpu_model  # noqa: E402
 from gan_lab.training.gan import GAN  # noqa: E402
 from gan_lab.training.loop import build_gan  # noqa: E402
-from gan_lab.training.precision import cpu_flags, dtype_policy  # noqa: E402
+from gan_lab.training.precision import BFLOAT16, cpu_flags, dtype_policy  # noqa: E402
 from tensorflow.python.framework import ops as tf_ops  # noqa: E402  (FLOP statistics of graph ops)
 
 BATCH = 128
@@ -115,9 +115,6 @@ def project_step(gan: GAN, real: np.ndarray) -> Step:
 def lab_networks_in_project_step(real: np.ndarray, precision: str = "float32") -> Step:
     with dtype_policy(precision):
         return project_step(handout_gan(), real)
-
-
-BFLOAT16 = "mixed_bfloat16"
 
 
 def matmul_gflops(dtype: tf.DType, n: int = 2048, repeats: int = 10) -> float:

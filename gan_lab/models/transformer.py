@@ -20,8 +20,9 @@ Discriminator: (image[, label plane]) -> `embed_patches`: (28/patch_size)^2 toke
 (`patch_embedding`: a stem of stride-2 convolutions, the default; or each patch linearly projected,
 ViT's, a Conv2D whose kernel equals its stride; or overlapping windows, ViTGAN's) -> encoder -> one
 vector (`d_pooling`: the mean over tokens, a learned class token's output, or all tokens'
-outputs flattened, as the CNN discriminator reads its 7x7 map) -> Dense(1) with Sigmoid. `d_attention: l2` gives its blocks ViTGAN's distance attention, `d_spectral_norm` divides
-each of its kernels by its largest singular value (with l2: ViTGAN's Lipschitz discriminator).
+outputs flattened, as the CNN discriminator reads its 7x7 map) -> Dense(1) with Sigmoid.
+`d_attention: l2` gives its blocks ViTGAN's distance attention, `d_spectral_norm` divides each of
+its kernels by its largest singular value (with l2: ViTGAN's Lipschitz discriminator).
 docs/models.md, "Lab Part 2 that works", measures each choice.
 
 The two networks differ in one number: how large their positional embeddings start (see
