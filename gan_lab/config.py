@@ -137,6 +137,9 @@ class TransformerArch:
     # Spectral normalisation of every discriminator kernel (stem, attention, MLPs, head): Miyato et al.
     # 2018; with d_attention l2, ViTGAN's Lipschitz discriminator.
     d_spectral_norm: bool = checked(default=False)
+    # Initial spread of the discriminator's learned positional embeddings (the generator's: 0.02,
+    # models/transformer.py). 1.0 let the linear patch embedding tell where each patch sits.
+    d_position_std: float = checked(between(0.0, 10.0, open_low=True), default=1.0)
 
     def validate(self, path: str) -> None:
         if len(self.upsample_filters) not in (1, 2):
@@ -183,6 +186,7 @@ class GanConfig:
     beta1: float = checked(between(0.0, 1.0, open_high=True))
     beta2: float = checked(between(0.0, 1.0, open_high=True))
     g_ema: float = checked(between(0.0, 1.0, open_high=True))  # 0: off
+    lr_decay_start: float = checked(between(0.0, 1.0))  # fraction of steps; 1: constant rates
     label_smoothing: float = checked(between(0.0, 0.5))
     diffaugment: bool = checked()
     r1_gamma: float = checked(between(0.0, 1000.0))

@@ -35,6 +35,7 @@ CASES = [
     ("cnn.d_lr", "fast", "cnn.d_lr='fast': expected a number"),
     ("cnn.beta1", 1.0, "cnn.beta1=1.0: must be in [0.0, 1.0)"),
     ("cnn.g_ema", 1.0, "cnn.g_ema=1.0: must be in [0.0, 1.0)"),
+    ("cnn.lr_decay_start", 1.5, "cnn.lr_decay_start=1.5: must be in [0.0, 1.0]"),
     ("cnn.label_smoothing", 0.9, "cnn.label_smoothing=0.9: must be in [0.0, 0.5]"),
     ("cnn.r1_gamma", -1.0, "cnn.r1_gamma=-1.0: must be in [0.0, 1000.0]"),
     ("cnn.generator", "gan", "cnn.generator='gan': must be one of cnn, transformer, mlp"),

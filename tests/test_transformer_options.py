@@ -100,7 +100,7 @@ def test_generator_upsampling(filters, norm):
 
 RAW = {"embed_dim": 16, "num_heads": 2, "depth": 1, "mlp_ratio": 2.0, "dropout": 0.0, "patch_size": 4,
        "patch_embedding": "linear", "upsample_filters": [16], "upsample_norm": "none", "d_attention": "dot",
-       "d_pooling": "mean", "d_spectral_norm": False}
+       "d_pooling": "mean", "d_spectral_norm": False, "d_position_std": 1.0}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -111,6 +111,7 @@ RAW = {"embed_dim": 16, "num_heads": 2, "depth": 1, "mlp_ratio": 2.0, "dropout":
     ({"d_attention": "cosine"}, r"transformer.d_attention='cosine': must be one of dot, l2"),
     ({"d_pooling": "cls"}, r"transformer.d_pooling='cls': must be one of mean, class_token, flatten"),
     ({"d_spectral_norm": "yes"}, r"transformer.d_spectral_norm='yes': expected true or false"),
+    ({"d_position_std": 0.0}, r"transformer.d_position_std=0.0: must be in \(0.0, 10.0\]"),
 ])
 def test_bad_options_are_refused_in_one_line(change, message):
     with pytest.raises(ConfigError, match=message):
@@ -124,6 +125,17 @@ def test_discriminator_attention_score_reaches_its_blocks_only():
     g = build_generator("transformer", arch, 8)
     assert [layer.attention.key for layer in d.layers if layer.name.startswith("block")] == [None]
     assert all(layer.attention.key is not None for layer in g.layers if layer.name.startswith("block"))
+
+
+@pytest.mark.parametrize("std", [1.0, 0.1])
+def test_d_position_std_sets_the_spread_of_the_discriminators_positions_only(std):
+    """D's 49 x 64 learned positions start with spread `d_position_std`; G's keep ViT's 0.02."""
+    arch = dataclasses.replace(BASE, embed_dim=64, num_heads=4, d_position_std=std)
+    keras.utils.set_random_seed(0)
+    d_positions = build_discriminator("transformer", arch).get_layer("position_embedding").embedding.numpy()
+    g_positions = build_generator("transformer", arch, 8).get_layer("position_embedding").embedding.numpy()
+    assert d_positions.std() == pytest.approx(std, rel=0.05)
+    assert g_positions.std() == pytest.approx(0.02, rel=0.05)
 
 
 def test_class_token_is_where_the_discriminator_reads_its_verdict():

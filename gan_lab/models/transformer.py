@@ -25,8 +25,8 @@ outputs flattened, as the CNN discriminator reads its 7x7 map) -> Dense(1) with 
 its kernels by its largest singular value (with l2: ViTGAN's Lipschitz discriminator).
 docs/models.md, "Lab Part 2 that works", measures each choice.
 
-The two networks differ in one number: how large their positional embeddings start (see
-POSITION_STDDEV below); docs/models.md has the runs behind it.
+The two networks differ in one number: how large their positional embeddings start (G:
+GENERATOR_POSITION_STD below; D: `d_position_std`); docs/models.md has the runs behind it.
 """
 from __future__ import annotations
 
@@ -43,14 +43,15 @@ from gan_lab.models.one_channel import OneChannelConvTranspose
 
 GENERATOR_GRID = 7  # the generator attends over 7x7 = 49 tokens, then upsamples twice (x4)
 
-# Initial spread of the learned positional embeddings.
-# Generator: ViT's usual 0.02, small next to the projected latent (~0.25), so every z starts out
-# as a different set of tokens; at 1.0 the positions drowned z and every z drew the same image.
-# Discriminator: 1.0, far above what tells one image's patches from another's at the start
-# (~0.06): the discriminator knows from its first step where each patch sits. At 0.02 it is a
-# bag of patches, and as most MNIST patches are empty background, an all-black image or one
-# repeated texture scored as real and the generator collapsed onto it.
-POSITION_STDDEV = {"generator": 0.02, "discriminator": 1.0}
+# Initial spread of the generator's learned positional embeddings: ViT's usual 0.02, small next to
+# the projected latent (~0.25), so every z starts out as a different set of tokens; at 1.0 the
+# positions drowned z and every z drew the same image.
+# The discriminator's is a params key, `d_position_std`: 1.0, far above what tells one image's
+# patches from another's at the start (~0.06 with linear patches), lets D know from its first step
+# where each patch sits. At 0.02 a linear-patch D was a bag of patches, and as most MNIST patches
+# are empty background, an all-black image or one repeated texture scored as real and the
+# generator collapsed onto it.
+GENERATOR_POSITION_STD = 0.02
 
 
 @keras.saving.register_keras_serializable(package="gan_lab")
@@ -182,7 +183,7 @@ def build_generator(arch: TransformerArch, latent_dim: int, num_classes: int | N
     tokens = GENERATOR_GRID * GENERATOR_GRID
     x = layers.Dense(tokens * arch.embed_dim, name="project")(x)
     x = layers.Reshape((tokens, arch.embed_dim), name="to_tokens")(x)
-    x = encode(x, arch, POSITION_STDDEV["generator"])
+    x = encode(x, arch, GENERATOR_POSITION_STD)
     x = layers.Reshape((GENERATOR_GRID, GENERATOR_GRID, arch.embed_dim), name="to_7x7")(x)
     return keras.Model(inputs, upsample(x, arch), name="transformer_generator")
 
@@ -209,7 +210,7 @@ def build_discriminator(arch: TransformerArch, num_classes: int | None = None) -
     x = layers.Reshape((grid * grid, arch.embed_dim), name="to_tokens")(x)
     if arch.d_pooling == "class_token":
         x = ClassToken(name="class_token")(x)
-    x = encode(x, arch, POSITION_STDDEV["discriminator"], arch.d_attention, arch.d_spectral_norm)
+    x = encode(x, arch, arch.d_position_std, arch.d_attention, arch.d_spectral_norm)
     if arch.d_pooling == "class_token":
         x = x[:, 0]  # the class token's output
     elif arch.d_pooling == "flatten":  # every token's output, each with weights of its own (the CNN D's head)

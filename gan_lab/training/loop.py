@@ -31,6 +31,7 @@ from gan_lab.plots import captioned, image_grid, save_gif, save_loss_plot, save_
 from gan_lab.training.distribute import Distribution, make_distribution, synchronize_batch_norm
 from gan_lab.training.gan import GAN
 from gan_lab.training.precision import adam, dtype_policy, resolve
+from gan_lab.training.schedule import LinearDecayTail, learning_rate
 from gan_lab.training.quality import QualitySamples, draw, pixel_spread, quality_inputs
 
 LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake", "d_real_accuracy", "d_fake_accuracy"]
@@ -72,6 +73,10 @@ def build_gan(params: TrainingParams, distribution: Distribution | None = None) 
     precision = resolve(params.loop.precision, {cfg.generator, cfg.discriminator})
     distribution = distribution or make_distribution("none")
     classes = NUM_CLASSES if cfg.conditional else None
+
+    def rate(base: float) -> float | LinearDecayTail:
+        return learning_rate(base, cfg.lr_decay_start, cfg.steps)
+
     with distribution.scope(), dtype_policy(precision):
         gan = GAN(
             build_generator(cfg.generator, cfg.arch[cfg.generator], cfg.latent_dim, classes),
@@ -87,8 +92,8 @@ def build_gan(params: TrainingParams, distribution: Distribution | None = None) 
         if distribution.strategy:  # batch statistics of the global batch, as on one device (D has none)
             synchronize_batch_norm(gan.generator)
         gan.compile(
-            g_optimizer=adam(precision, cfg.g_lr, cfg.beta1, cfg.beta2, ema=cfg.g_ema),
-            d_optimizer=adam(precision, cfg.d_lr, cfg.beta1, cfg.beta2),
+            g_optimizer=adam(precision, rate(cfg.g_lr), cfg.beta1, cfg.beta2, ema=cfg.g_ema),
+            d_optimizer=adam(precision, rate(cfg.d_lr), cfg.beta1, cfg.beta2),
         )
     return gan
 

@@ -74,7 +74,13 @@ def dtype_policy(precision: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def adam(precision: str, learning_rate: float, beta_1: float, beta_2: float, ema: float = 0.0) -> keras.optimizers.Optimizer:
+def adam(
+    precision: str,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+    beta_1: float,
+    beta_2: float,
+    ema: float = 0.0,
+) -> keras.optimizers.Optimizer:
     """Adam, wrapped in dynamic loss scaling under mixed_float16; `ema` > 0: it also keeps a moving
     average of the weights it updates, with that momentum (Keras' `use_ema`)."""
     averaging = {"use_ema": True, "ema_momentum": ema} if ema > 0 else {}
