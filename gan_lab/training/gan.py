@@ -33,6 +33,7 @@ from keras import ops
 
 from gan_lab.training.augment import diff_augment
 from gan_lab.training.distribute import loss_weight, replica_share, skip_together
+from gan_lab.training.precision import FLOAT32
 
 
 class GAN(keras.Model):
@@ -47,7 +48,7 @@ class GAN(keras.Model):
         label_smoothing: float = 0.0,
         diffaugment: bool = False,
         r1_gamma: float = 0.0,
-        precision: str = "float32",
+        precision: str = FLOAT32,
     ):
         super().__init__(name="gan")
         self.generator = generator

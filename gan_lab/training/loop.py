@@ -31,8 +31,8 @@ from gan_lab.plots import captioned, image_grid, save_gif, save_loss_plot, save_
 from gan_lab.training.distribute import Distribution, make_distribution, synchronize_batch_norm
 from gan_lab.training.gan import GAN
 from gan_lab.training.precision import adam, dtype_policy, resolve
-from gan_lab.training.schedule import LinearDecayTail, learning_rate
 from gan_lab.training.quality import QualitySamples, draw, pixel_spread, quality_inputs
+from gan_lab.training.schedule import LinearDecayTail, learning_rate
 
 LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake", "d_real_accuracy", "d_fake_accuracy"]
 THROUGHPUT_COLUMNS = ["step", "images_per_second"]  # wall-clock figures: kept apart, not hashed by DVC
